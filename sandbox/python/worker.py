@@ -1,0 +1,299 @@
+"""A session's worker: sandboxes itself, then runs the session's code one execution at a time.
+
+Runs in the child of a zygote fork. Talks to the server over fd 3 (a stream socket, JSON lines);
+fds 1 and 2 are pipes the server reads directly, so output from C code and subprocesses is
+captured too. Stdlib only.
+"""
+
+import builtins
+import ctypes
+import datetime as _datetime
+import json
+import linecache
+import os
+import random
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import traceback
+
+CHAN_FD = 3
+MAX_MESSAGE = 64 << 20
+
+_in_user_code = False
+_interrupted = False
+
+
+def _on_sigint(signum, frame):
+    """KeyboardInterrupt only inside user code: a SIGINT that lands while the worker itself is
+    reporting a result must not tear the protocol apart."""
+    global _interrupted
+    _interrupted = True
+    if _in_user_code:
+        raise KeyboardInterrupt
+
+
+def _place_fds(fds):
+    """Moves the three received fds to 3 (channel), 1 (stdout), 2 (stderr); 0 is /dev/null."""
+    high = [os.dup(fd) for fd in fds]
+    for fd in fds:
+        os.close(fd)
+    devnull = os.open("/dev/null", os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(high[1], 1)
+    os.dup2(high[2], 2)
+    os.dup2(high[0], CHAN_FD, inheritable=False)
+    for fd in high + [devnull]:
+        if fd > CHAN_FD:
+            os.close(fd)
+
+
+def _enter_sandbox(lib, policy):
+    raw = json.dumps(policy).encode()
+    out = ctypes.create_string_buffer(8192)
+    rc = lib.dynexec_sandbox_enter(raw, ctypes.c_size_t(len(raw)), out, ctypes.c_size_t(len(out)))
+    text = out.value.decode("utf-8", "replace")
+    if rc != 0:
+        raise RuntimeError(text)
+    return json.loads(text)
+
+
+class Channel:
+    def __init__(self):
+        self.sock = socket.socket(fileno=CHAN_FD)
+        self.reader = self.sock.makefile("rb")
+
+    def send(self, **msg):
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+
+    def recv(self):
+        line = self.reader.readline(MAX_MESSAGE)
+        return json.loads(line) if line else None
+
+
+def run(lib, msg, fds, zygote_fds, zygote_ctrl):
+    """Entry point in the forked child. Returns the exit code; never returns to the zygote loop."""
+    import atexit
+
+    atexit._clear()
+    signal.set_wakeup_fd(-1)
+    zygote_ctrl.detach()
+    _place_fds(fds)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
+    chan = Channel()
+    try:
+        report = _enter_sandbox(lib, msg["policy"])
+    except Exception as e:
+        chan.send(ev="sandbox_failed", error=str(e))
+        return 71
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, _on_sigint)
+    workspace = msg["workspace"]
+    _prepare_process(workspace, msg.get("env", {}))
+    Session(chan, workspace).serve(report)
+    return 0
+
+
+def _prepare_process(workspace, env):
+    os.umask(0o077)
+    os.chdir(workspace)
+    tmp = os.path.join(workspace, ".tmp")
+    os.makedirs(tmp, exist_ok=True)
+    os.environ.clear()
+    os.environ.update(env)
+    os.environ.update(HOME=workspace, TMPDIR=tmp, MPLCONFIGDIR=os.path.join(workspace, ".config", "matplotlib"))
+    import tempfile
+
+    tempfile.tempdir = None
+    # fork() copied the zygote's RNG state: every worker would draw the same numbers.
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    if "matplotlib.pyplot" in sys.modules:
+        _patch_show()
+
+
+_current = None
+
+
+def _patch_show():
+    import matplotlib.pyplot as plt
+
+    def show(*args, **kwargs):
+        if _current is not None:
+            _current.save_figures()
+
+    plt.show = show
+
+
+class Session:
+    def __init__(self, chan, workspace):
+        self.chan = chan
+        self.workspace = workspace
+        self.namespace = self.fresh_namespace(persistent=True)
+        self.exec_id = None
+        self.exec_n = 0
+
+    @staticmethod
+    def fresh_namespace(persistent):
+        ns = {"__name__": "__main__", "__builtins__": builtins}
+        if not persistent:
+            # What the reference executor pre-seeds every call with.
+            ns.update(datetime=_datetime.datetime, json=json, os=os, workspace=os.getcwd())
+        return ns
+
+    def serve(self, report):
+        global _current
+        _current = self
+        self.chan.send(ev="ready", pid=os.getpid(), sandbox=report)
+        while True:
+            req = self.chan.recv()
+            if req is None:
+                return
+            if req.get("op") == "exec":
+                self.execute(req)
+
+    def execute(self, req):
+        global _in_user_code, _interrupted
+        self.exec_id = req["id"]
+        self.exec_n = req.get("n", self.exec_n + 1)
+        self.figure_count = 0
+        before = _usage()
+        _interrupted = False
+        result = {"status": "ok", "error": None, "exit_code": None}
+        try:
+            _in_user_code = True
+            if req.get("language") == "shell":
+                result["exit_code"] = self.run_shell(req["code"])
+                if result["exit_code"] != 0:
+                    result["status"] = "error"
+                    result["error"] = {
+                        "type": "ShellError",
+                        "message": f"Command failed with exit code {result['exit_code']}",
+                        "line": None,
+                        "traceback": "",
+                    }
+            else:
+                ns = self.namespace if not req.get("fresh") else self.fresh_namespace(persistent=False)
+                self.run_python(req["code"], ns)
+        except KeyboardInterrupt as e:
+            _in_user_code = False
+            result["status"] = "interrupted"
+            result["error"] = _error_info(e, self.filename)
+        except SystemExit as e:
+            _in_user_code = False
+            if e.code not in (None, 0):
+                result["status"] = "error"
+                result["error"] = _error_info(e, self.filename)
+        except BaseException as e:
+            _in_user_code = False
+            result["status"] = "oom" if isinstance(e, MemoryError) else "error"
+            result["error"] = _error_info(e, self.filename)
+        finally:
+            _in_user_code = False
+        if _interrupted and result["status"] == "ok":
+            result["status"] = "interrupted"
+        self.save_figures()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        _reap_children()
+        after = _usage()
+        result.update(
+            ev="result",
+            id=self.exec_id,
+            cpu_ms=int((after[0] - before[0]) * 1000),
+            max_rss_kb=after[1],
+        )
+        self.chan.send(**result)
+
+    @property
+    def filename(self):
+        return f"<exec-{self.exec_n}>"
+
+    def run_python(self, code, ns):
+        filename = self.filename
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        compiled = compile(code, filename, "exec", dont_inherit=True)
+        exec(compiled, ns)
+
+    def run_shell(self, code):
+        proc = subprocess.Popen(["/bin/sh", "-c", code], cwd=self.workspace, stdin=subprocess.DEVNULL)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.kill()
+            proc.wait()
+            raise
+
+    def save_figures(self):
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is None:
+            return
+        nums = plt.get_fignums()
+        if not nums:
+            return
+        os.makedirs("artifacts", exist_ok=True)
+        for num in nums:
+            self.figure_count += 1
+            rel = f"artifacts/figure-{self.exec_n}-{self.figure_count}.png"
+            try:
+                plt.figure(num).savefig(rel, dpi=100, bbox_inches="tight")
+                self.chan.send(ev="artifact", id=self.exec_id, path=rel)
+            except Exception as e:
+                print(f"could not save figure {num}: {e}", file=sys.stderr)
+        plt.close("all")
+
+
+def _usage():
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+    return cpu, max(s.ru_maxrss, c.ru_maxrss)
+
+
+def _reap_children():
+    """User code may fork and forget; zombies would count against RLIMIT_NPROC."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _error_info(exc, filename):
+    """The error as the client sees it: `line` is the line in the user's code, and the
+    traceback starts at the user's code, not at this worker."""
+    line = None
+    if isinstance(exc, SyntaxError) and (exc.filename or "").startswith("<exec-"):
+        line = exc.lineno
+    tb = exc.__traceback__
+    frames = traceback.extract_tb(tb) if tb else []
+    for frame in frames:
+        if frame.filename == filename:
+            line = frame.lineno
+    if line is None:
+        for frame in frames:
+            if frame.filename.startswith("<exec-"):
+                line = frame.lineno
+    user_tb = tb
+    while user_tb is not None and not user_tb.tb_frame.f_code.co_filename.startswith("<exec-"):
+        user_tb = user_tb.tb_next
+    te = traceback.TracebackException(type(exc), exc, user_tb)
+    # A KeyboardInterrupt is raised from this file's signal handler: not the user's business.
+    te.stack = traceback.StackSummary.from_list([f for f in te.stack if f.filename != __file__])
+    text = "".join(te.format())
+    return {"type": type(exc).__name__, "message": str(exc), "line": line, "traceback": text}
+
+
+if __name__ == "__main__":
+    print("worker.py is imported by zygote.py, not run directly", file=sys.stderr)
+    sys.exit(2)

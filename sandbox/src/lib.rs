@@ -1,0 +1,42 @@
+//! The sandbox a session's worker enters right after the zygote forks it.
+//!
+//! The policy is computed by the server and handed to the worker as JSON; the worker (Python)
+//! loads this crate as a cdylib and calls [`ffi::dynexec_sandbox_enter`], so every security
+//! decision and the order of the layers live here, in tested Rust. [`enter`] is that order.
+
+pub mod error;
+pub mod fds;
+pub mod ffi;
+pub mod identity;
+pub mod policy;
+pub mod rlimits;
+pub mod seccomp;
+pub mod signals;
+
+pub use error::SandboxError;
+pub use policy::{NetworkPolicy, Policy, Report, RlimitPolicy};
+
+/// Applies every layer of `policy` to the calling (single-threaded, freshly forked) process, in
+/// the order the architecture fixes. Each step fails with an error naming the step; the caller
+/// must exit on error rather than run user code half-sandboxed.
+pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
+    let mut report = Report::default();
+    fds::close_all_above(policy.keep_fds_below)?;
+    report.layers.push("fd_hygiene".into());
+    signals::reset_mask_and_setsid()?;
+    report.layers.push("setsid".into());
+    rlimits::apply(&policy.rlimits, &mut report)?;
+    report.layers.push("rlimits".into());
+    if let Some(uid) = policy.uid {
+        identity::switch_to(uid, policy.gid.unwrap_or(uid))?;
+        report.layers.push("uid".into());
+    }
+    signals::die_with_parent(policy.expected_parent)?;
+    report.layers.push("pdeathsig".into());
+    signals::no_new_privs()?;
+    report.layers.push("no_new_privs".into());
+    seccomp::install(policy.network)?;
+    report.layers.push("seccomp".into());
+    report.uid = unsafe { libc::getuid() };
+    Ok(report)
+}

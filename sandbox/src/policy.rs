@@ -1,0 +1,51 @@
+use serde::{Deserialize, Serialize};
+
+/// Whether sandboxed code may open network sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkPolicy {
+    /// Only `AF_UNIX` sockets: no TCP/UDP, no netlink, so the ECS credentials endpoint
+    /// (169.254.170.2) and the server's own port are unreachable.
+    #[default]
+    Deny,
+    Allow,
+}
+
+/// Resource limits, each applied as soft = hard so user code cannot raise them again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RlimitPolicy {
+    /// CPU seconds for the worker's whole life (wall-clock timeouts are the server's job).
+    pub cpu_seconds: u64,
+    /// Bytes of data segment allowed *on top of* what the worker inherited from the zygote:
+    /// a forked worker already maps the zygote's numpy/pandas/matplotlib heap, so an absolute
+    /// limit would either be useless or break at import.
+    pub memory_bytes: u64,
+    /// Largest single file.
+    pub file_size_bytes: u64,
+    pub open_files: u64,
+    /// Processes + threads of the session's uid (only enforced for a non-root uid).
+    pub processes: u64,
+}
+
+/// Everything the worker needs to sandbox itself. Computed by the server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Policy {
+    /// fds `0..keep_fds_below` stay open (stdio and the session channel); all others close.
+    pub keep_fds_below: u32,
+    pub rlimits: RlimitPolicy,
+    /// The per-session uid; `None` when the server is not root (degraded dev mode).
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub network: NetworkPolicy,
+    /// The zygote's pid: if it already died before PDEATHSIG was armed, the worker exits.
+    pub expected_parent: Option<i32>,
+}
+
+/// What was actually applied, reported to the server and shown to clients.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Report {
+    pub layers: Vec<String>,
+    pub uid: u32,
+    /// The absolute RLIMIT_DATA that was set (inherited + budget).
+    pub data_limit_bytes: u64,
+}

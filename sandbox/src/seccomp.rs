@@ -1,0 +1,136 @@
+//! The syscall filter: a deny list on top of whatever the container runtime enforces.
+//!
+//! Two stacked filters, because seccompiler gives one action per filter: A returns EPERM for
+//! the denied families, B makes `clone3` return ENOSYS so glibc falls back to `clone`, whose
+//! flags filter A can inspect (threads keep working, namespaces don't).
+
+use crate::error::SandboxError;
+use crate::policy::NetworkPolicy;
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition as Cond,
+    SeccompFilter, SeccompRule, TargetArch,
+};
+use std::collections::BTreeMap;
+
+#[cfg(target_arch = "x86_64")]
+const ARCH: TargetArch = TargetArch::x86_64;
+#[cfg(target_arch = "aarch64")]
+const ARCH: TargetArch = TargetArch::aarch64;
+
+/// Syscalls denied outright, by family. Public so tests and docs can enumerate them.
+pub fn denied_syscalls() -> Vec<(&'static str, i64)> {
+    let mut v = vec![
+        // reading or steering other processes
+        ("ptrace", libc::SYS_ptrace),
+        ("process_vm_readv", libc::SYS_process_vm_readv),
+        ("process_vm_writev", libc::SYS_process_vm_writev),
+        ("kcmp", libc::SYS_kcmp),
+        ("pidfd_getfd", libc::SYS_pidfd_getfd),
+        // kernel attack surface that analysis code never needs
+        ("bpf", libc::SYS_bpf),
+        ("perf_event_open", libc::SYS_perf_event_open),
+        ("userfaultfd", libc::SYS_userfaultfd),
+        ("io_uring_setup", libc::SYS_io_uring_setup),
+        ("io_uring_enter", libc::SYS_io_uring_enter),
+        ("io_uring_register", libc::SYS_io_uring_register),
+        // keyrings are shared across uids' sessions: a leak channel
+        ("keyctl", libc::SYS_keyctl),
+        ("add_key", libc::SYS_add_key),
+        ("request_key", libc::SYS_request_key),
+        // namespaces and mounts
+        ("unshare", libc::SYS_unshare),
+        ("setns", libc::SYS_setns),
+        ("mount", libc::SYS_mount),
+        ("umount2", libc::SYS_umount2),
+        ("pivot_root", libc::SYS_pivot_root),
+        ("chroot", libc::SYS_chroot),
+        ("fsopen", libc::SYS_fsopen),
+        ("fsconfig", libc::SYS_fsconfig),
+        ("fsmount", libc::SYS_fsmount),
+        ("fspick", libc::SYS_fspick),
+        ("move_mount", libc::SYS_move_mount),
+        ("open_tree", libc::SYS_open_tree),
+        ("mount_setattr", libc::SYS_mount_setattr),
+        // kernel modules, kexec, file handles, accounting, swap, reboot
+        ("init_module", libc::SYS_init_module),
+        ("finit_module", libc::SYS_finit_module),
+        ("delete_module", libc::SYS_delete_module),
+        ("kexec_load", libc::SYS_kexec_load),
+        ("kexec_file_load", libc::SYS_kexec_file_load),
+        ("open_by_handle_at", libc::SYS_open_by_handle_at),
+        ("name_to_handle_at", libc::SYS_name_to_handle_at),
+        ("acct", libc::SYS_acct),
+        ("swapon", libc::SYS_swapon),
+        ("swapoff", libc::SYS_swapoff),
+        ("reboot", libc::SYS_reboot),
+        ("quotactl", libc::SYS_quotactl),
+        ("vhangup", libc::SYS_vhangup),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    v.extend([("iopl", libc::SYS_iopl), ("ioperm", libc::SYS_ioperm)]);
+    v
+}
+
+const CLONE_NAMESPACE_FLAGS: [u64; 7] = [
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+];
+
+fn cond(arg: u8, len: Len, op: Op, value: u64) -> Cond {
+    Cond::new(arg, len, op, value).expect("static seccomp condition is valid")
+}
+
+fn rule(conds: Vec<Cond>) -> SeccompRule {
+    SeccompRule::new(conds).expect("static seccomp rule is valid")
+}
+
+/// Filter A: EPERM for the denied families (and non-UNIX sockets when the network is denied).
+pub fn deny_filter(network: NetworkPolicy) -> Result<BpfProgram, SandboxError> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for (_, nr) in denied_syscalls() {
+        rules.insert(nr, vec![]);
+    }
+    let clone_rules = CLONE_NAMESPACE_FLAGS
+        .iter()
+        .map(|f| rule(vec![cond(0, Len::Qword, Op::MaskedEq(*f), *f)]))
+        .collect();
+    rules.insert(libc::SYS_clone, clone_rules);
+    // personality() may only query (0xffffffff) or keep PER_LINUX: other personalities
+    // re-enable things like READ_IMPLIES_EXEC or disable ASLR.
+    rules.insert(
+        libc::SYS_personality,
+        vec![rule(vec![cond(0, Len::Dword, Op::Ne, 0), cond(0, Len::Dword, Op::Ne, 0xffff_ffff)])],
+    );
+    if network == NetworkPolicy::Deny {
+        rules.insert(
+            libc::SYS_socket,
+            vec![rule(vec![cond(0, Len::Dword, Op::Ne, libc::AF_UNIX as u64)])],
+        );
+    }
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), ARCH)
+        .map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
+    filter.try_into().map_err(|e: seccompiler::BackendError| SandboxError::msg("seccomp", e.to_string()))
+}
+
+/// Filter B: `clone3` → ENOSYS (its flags live in memory a BPF filter cannot read).
+pub fn clone3_filter() -> Result<BpfProgram, SandboxError> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    rules.insert(libc::SYS_clone3, vec![]);
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), ARCH)
+        .map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
+    filter.try_into().map_err(|e: seccompiler::BackendError| SandboxError::msg("seccomp", e.to_string()))
+}
+
+/// Installs both filters on the calling thread (the worker is single-threaded here).
+pub fn install(network: NetworkPolicy) -> Result<(), SandboxError> {
+    let a = deny_filter(network)?;
+    let b = clone3_filter()?;
+    seccompiler::apply_filter(&a).map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
+    seccompiler::apply_filter(&b).map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
+    Ok(())
+}

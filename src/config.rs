@@ -1,0 +1,151 @@
+//! Every tunable of the service: one struct, read from CLI flags or `EXECUTOR_*` variables.
+
+use clap::Parser;
+use dynexec_sandbox::NetworkPolicy;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Network {
+    Deny,
+    Allow,
+}
+
+impl From<Network> for NetworkPolicy {
+    fn from(n: Network) -> Self {
+        match n {
+            Network::Deny => NetworkPolicy::Deny,
+            Network::Allow => NetworkPolicy::Allow,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "dynamic-executor", version, about = "Runs untrusted Python for AI agents in sandboxed per-session workers")]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "EXECUTOR_BIND", default_value = "0.0.0.0:8080")]
+    pub bind: SocketAddr,
+
+    /// Directory holding one workspace per session (created 0711 if missing).
+    #[arg(long, env = "EXECUTOR_WORKSPACE_ROOT", default_value = "/tmp/dynamic-executor")]
+    pub workspace_root: PathBuf,
+
+    /// Python interpreter the zygote runs (a venv with sandbox/requirements.txt installed).
+    #[arg(long, env = "EXECUTOR_PYTHON", default_value = "/opt/dynamic-executor/venv/bin/python3")]
+    pub python: PathBuf,
+
+    /// Directory with zygote.py and worker.py (default: next to the binary's source tree).
+    #[arg(long, env = "EXECUTOR_SANDBOX_DIR")]
+    pub sandbox_dir: Option<PathBuf>,
+
+    /// The sandbox cdylib the worker loads (default: libdynexec_sandbox.so beside the binary).
+    #[arg(long, env = "EXECUTOR_SANDBOX_LIB")]
+    pub sandbox_lib: Option<PathBuf>,
+
+    /// Modules the zygote imports before forking; missing ones are skipped and reported.
+    #[arg(long, env = "EXECUTOR_PRELOAD", value_delimiter = ',',
+          default_value = "numpy,pandas,matplotlib,matplotlib.pyplot,json,csv,datetime")]
+    pub preload: Vec<String>,
+
+    /// Default per-execution timeout in seconds.
+    #[arg(long, env = "EXECUTOR_EXEC_TIMEOUT_S", default_value_t = 300.0)]
+    pub exec_timeout_s: f64,
+
+    /// Largest timeout a client may ask for, in seconds.
+    #[arg(long, env = "EXECUTOR_MAX_EXEC_TIMEOUT_S", default_value_t = 3600.0)]
+    pub max_exec_timeout_s: f64,
+
+    /// After SIGINT, how long the code gets to stop before every process of the session is killed.
+    #[arg(long, env = "EXECUTOR_KILL_GRACE_MS", default_value_t = 500)]
+    pub kill_grace_ms: u64,
+
+    /// Memory a worker may allocate on top of what it inherits from the zygote (RLIMIT_DATA).
+    #[arg(long, env = "EXECUTOR_MEMORY_LIMIT_MB", default_value_t = 2048)]
+    pub memory_limit_mb: u64,
+
+    /// CPU seconds a session's worker may use over its whole life (RLIMIT_CPU).
+    #[arg(long, env = "EXECUTOR_CPU_LIMIT_S", default_value_t = 7200)]
+    pub cpu_limit_s: u64,
+
+    /// Processes + threads per session uid (RLIMIT_NPROC).
+    #[arg(long, env = "EXECUTOR_NPROC_LIMIT", default_value_t = 64)]
+    pub nproc_limit: u64,
+
+    /// Largest single file sandboxed code may write, in MiB (RLIMIT_FSIZE).
+    #[arg(long, env = "EXECUTOR_FILE_SIZE_LIMIT_MB", default_value_t = 1024)]
+    pub file_size_limit_mb: u64,
+
+    /// Open files per worker process (RLIMIT_NOFILE).
+    #[arg(long, env = "EXECUTOR_OPEN_FILES_LIMIT", default_value_t = 1024)]
+    pub open_files_limit: u64,
+
+    /// stdout/stderr kept per stream per execution; beyond it the execution stops as `output_limit`.
+    #[arg(long, env = "EXECUTOR_OUTPUT_CAP_BYTES", default_value_t = 16 << 20)]
+    pub output_cap_bytes: usize,
+
+    /// stdout/stderr returned inline in a result (the rest is flagged `*_truncated`).
+    #[arg(long, env = "EXECUTOR_OUTPUT_RETURN_BYTES", default_value_t = 1 << 20)]
+    pub output_return_bytes: usize,
+
+    /// Largest request body (file uploads included), in MiB.
+    #[arg(long, env = "EXECUTOR_MAX_UPLOAD_MB", default_value_t = 512)]
+    pub max_upload_mb: usize,
+
+    /// Most sessions this instance holds at once.
+    #[arg(long, env = "EXECUTOR_MAX_SESSIONS", default_value_t = 64)]
+    pub max_sessions: usize,
+
+    /// Sandboxed workers kept forked and ready for the next session.
+    #[arg(long, env = "EXECUTOR_WARM_WORKERS", default_value_t = 2)]
+    pub warm_workers: usize,
+
+    /// A session unused for this long is closed, in seconds.
+    #[arg(long, env = "EXECUTOR_IDLE_TTL_S", default_value_t = 1800)]
+    pub idle_ttl_s: u64,
+
+    /// A session older than this is closed whatever it does, in seconds.
+    #[arg(long, env = "EXECUTOR_MAX_SESSION_LIFETIME_S", default_value_t = 6 * 3600)]
+    pub max_session_lifetime_s: u64,
+
+    /// Whether sandboxed code may open network sockets.
+    #[arg(long, env = "EXECUTOR_NETWORK", value_enum, default_value = "deny")]
+    pub network: Network,
+
+    /// First uid of the per-session pool (each session runs as its own uid when we are root).
+    #[arg(long, env = "EXECUTOR_UID_BASE", default_value_t = 20000)]
+    pub uid_base: u32,
+
+    /// How many uids the pool has.
+    #[arg(long, env = "EXECUTOR_UID_COUNT", default_value_t = 10000)]
+    pub uid_count: u32,
+
+    /// Cookie set on session creation so a load balancer can pin the client to this instance.
+    #[arg(long, env = "EXECUTOR_STICKY_COOKIE", default_value = "dynexec_session")]
+    pub sticky_cookie: String,
+
+    /// This instance's id in responses (random when unset).
+    #[arg(long, env = "EXECUTOR_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+}
+
+impl Config {
+    pub fn sandbox_dir(&self) -> PathBuf {
+        self.sandbox_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox/python")))
+    }
+
+    pub fn sandbox_lib(&self) -> PathBuf {
+        self.sandbox_lib.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.join("libdynexec_sandbox.so")))
+                .unwrap_or_else(|| PathBuf::from("libdynexec_sandbox.so"))
+        })
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_upload_mb.saturating_mul(1 << 20)
+    }
+}

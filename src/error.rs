@@ -1,0 +1,112 @@
+//! The one error type of the HTTP surface: each variant has a status and a stable code, and
+//! internal causes are logged, never sent to the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+#[derive(Debug)]
+pub enum ApiError {
+    SessionNotFound(String),
+    ExecutionNotFound(String),
+    SessionBusy(String),
+    SessionExists(String),
+    TooManySessions(usize),
+    BadRequest(String),
+    BadJson(String),
+    UnsupportedMediaType(String),
+    BadPath(String),
+    PathForbidden(String),
+    FileNotFound(String),
+    PayloadTooLarge,
+    RangeNotSatisfiable(u64),
+    NotFound(String),
+    MethodNotAllowed,
+    Unavailable(String),
+    Internal(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            SessionNotFound(_) | ExecutionNotFound(_) | FileNotFound(_) | NotFound(_) => StatusCode::NOT_FOUND,
+            SessionBusy(_) | SessionExists(_) => StatusCode::CONFLICT,
+            TooManySessions(_) | Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            BadRequest(_) | BadJson(_) | BadPath(_) => StatusCode::BAD_REQUEST,
+            UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            PathForbidden(_) => StatusCode::FORBIDDEN,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            SessionNotFound(_) => "session_not_found",
+            ExecutionNotFound(_) => "execution_not_found",
+            SessionBusy(_) => "session_busy",
+            SessionExists(_) => "session_exists",
+            TooManySessions(_) => "too_many_sessions",
+            BadRequest(_) => "bad_request",
+            BadJson(_) => "invalid_json",
+            UnsupportedMediaType(_) => "unsupported_media_type",
+            BadPath(_) => "invalid_path",
+            PathForbidden(_) => "path_forbidden",
+            FileNotFound(_) => "file_not_found",
+            PayloadTooLarge => "payload_too_large",
+            RangeNotSatisfiable(_) => "range_not_satisfiable",
+            NotFound(_) => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            Unavailable(_) => "unavailable",
+            Internal(_) => "internal",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        use ApiError::*;
+        match self {
+            SessionNotFound(id) => format!("no session `{id}` on this instance"),
+            ExecutionNotFound(id) => format!("no execution `{id}` in this session"),
+            SessionBusy(id) => format!("session `{id}` is running another execution; retry when it finishes"),
+            SessionExists(id) => format!("a session `{id}` already exists"),
+            TooManySessions(n) => format!("this instance already holds its maximum of {n} sessions"),
+            BadRequest(m) | BadJson(m) | UnsupportedMediaType(m) | BadPath(m) | PathForbidden(m) => m.clone(),
+            FileNotFound(p) => format!("no file `{p}`"),
+            PayloadTooLarge => "request body is larger than this server accepts (EXECUTOR_MAX_UPLOAD_MB)".into(),
+            RangeNotSatisfiable(len) => format!("range outside the file's {len} bytes"),
+            NotFound(p) => format!("no route for `{p}`"),
+            MethodNotAllowed => "method not allowed on this route".into(),
+            Unavailable(m) => m.clone(),
+            Internal(_) => "internal error; see the server log".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(cause = %cause, "internal error");
+        }
+        let status = self.status();
+        let mut resp = (status, Json(json!({"error": {"code": self.code(), "message": self.message()}}))).into_response();
+        if let ApiError::RangeNotSatisfiable(len) = self {
+            if let Ok(v) = format!("bytes */{len}").parse() {
+                resp.headers_mut().insert(axum::http::header::CONTENT_RANGE, v);
+            }
+        }
+        resp
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,70 @@
+//! Executions: what a client asks to run, what it gets back, and the run loop in between.
+
+mod output;
+mod run;
+
+pub use output::OutputBuffer;
+pub use run::{run, RunLimits, Stopper};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    Python,
+    Shell,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Error,
+    Timeout,
+    Cancelled,
+    Oom,
+    OutputLimit,
+    WorkerLost,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorInfo {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    pub line: Option<u64>,
+    pub traceback: String,
+}
+
+/// One event of an execution, in the order the server saw it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ExecEvent {
+    Stdout { data: String },
+    Stderr { data: String },
+    Artifact { path: String },
+    Result,
+}
+
+/// A finished execution as the API returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionResult {
+    pub id: String,
+    pub session_id: String,
+    pub language: Language,
+    pub status: Outcome,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub error: Option<ErrorInfo>,
+    pub exit_code: Option<i64>,
+    pub duration_ms: u64,
+    pub cpu_ms: u64,
+    pub max_rss_kb: u64,
+    pub artifacts: Vec<String>,
+    pub state_preserved: bool,
+    pub started_at: String,
+}

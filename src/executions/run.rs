@@ -1,0 +1,249 @@
+//! Running one execution on a worker: send the code, collect ordered output events, enforce
+//! the timeout and output cap with the kill cascade, and interpret how it ended.
+
+use super::{ErrorInfo, ExecEvent, Outcome, OutputBuffer};
+use crate::os::sweep;
+use crate::worker::Worker;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::sync::Notify;
+use tokio::time::{sleep_until, Instant};
+
+pub struct RunLimits {
+    pub timeout: Duration,
+    pub grace: Duration,
+    pub output_cap: usize,
+}
+
+/// Stops a session's processes: by uid sweep when the session has its own uid, else by the
+/// worker's process tree (degraded dev mode).
+#[derive(Clone, Copy)]
+pub struct Stopper {
+    pub uid: Option<u32>,
+}
+
+impl Stopper {
+    /// Kills every process of the session except the worker (which keeps the session's state).
+    pub async fn kill_children(&self, worker_pid: i32) {
+        let uid = self.uid;
+        let _ = tokio::task::spawn_blocking(move || match uid {
+            Some(uid) => {
+                if let Err(e) = sweep::kill_all_but(uid, worker_pid) {
+                    tracing::warn!(uid, error = %e, "uid sweep failed");
+                }
+            }
+            None => {
+                for pid in crate::os::procs::tree(worker_pid) {
+                    if pid != worker_pid {
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Kills every process of the session, the worker included.
+    pub async fn kill_all(&self, worker_pid: i32) {
+        let uid = self.uid;
+        let _ = tokio::task::spawn_blocking(move || match uid {
+            Some(uid) => {
+                if !matches!(sweep::kill_uid(uid), Ok(true)) {
+                    tracing::error!(uid, "processes of a session survived the uid sweep");
+                }
+            }
+            None => sweep::kill_tree(worker_pid, None),
+        })
+        .await;
+    }
+}
+
+/// What the run loop observed.
+pub struct RawRun {
+    pub status: Outcome,
+    pub error: Option<ErrorInfo>,
+    pub exit_code: Option<i64>,
+    pub cpu_ms: u64,
+    pub max_rss_kb: u64,
+    pub stdout: OutputBuffer,
+    pub stderr: OutputBuffer,
+    pub events: Vec<ExecEvent>,
+    pub reported_artifacts: Vec<String>,
+    pub state_preserved: bool,
+}
+
+#[derive(PartialEq)]
+enum Phase {
+    Running,
+    Interrupting,
+    Killed,
+}
+
+pub async fn run(worker: &mut Worker, msg: &Value, limits: &RunLimits, stopper: Stopper, cancel: Arc<Notify>) -> RawRun {
+    let mut raw = RawRun {
+        status: Outcome::WorkerLost,
+        error: None,
+        exit_code: None,
+        cpu_ms: 0,
+        max_rss_kb: 0,
+        stdout: OutputBuffer::new(limits.output_cap),
+        stderr: OutputBuffer::new(limits.output_cap),
+        events: Vec::new(),
+        reported_artifacts: Vec::new(),
+        state_preserved: false,
+    };
+    if worker.chan.send(msg).await.is_err() {
+        worker.chan.lost = true;
+        raw.error = Some(lost_error());
+        return raw;
+    }
+    let mut phase = Phase::Running;
+    let mut reason: Option<Outcome> = None;
+    let mut deadline = Instant::now() + limits.timeout;
+    let (mut out_open, mut err_open) = (true, true);
+    let mut obuf = vec![0u8; 64 << 10];
+    let mut ebuf = vec![0u8; 64 << 10];
+    let mut result: Option<serde_json::Map<String, Value>> = None;
+
+    loop {
+        let mut stop_for: Option<Outcome> = None;
+        tokio::select! {
+            ev = worker.chan.next_event() => match ev {
+                None => break,
+                Some(ev) if ev.ev == "result" => { result = Some(ev.rest); break; }
+                Some(ev) if ev.ev == "artifact" => {
+                    if let Some(p) = ev.rest.get("path").and_then(Value::as_str) {
+                        raw.events.push(ExecEvent::Artifact { path: p.to_string() });
+                        raw.reported_artifacts.push(p.to_string());
+                    }
+                }
+                Some(_) => {}
+            },
+            r = worker.stdout.read(&mut obuf), if out_open => match r {
+                Ok(n) if n > 0 => {
+                    if !take_chunk(&mut raw.stdout, &mut raw.events, &obuf[..n], true) { stop_for = Some(Outcome::OutputLimit); }
+                }
+                _ => out_open = false,
+            },
+            r = worker.stderr.read(&mut ebuf), if err_open => match r {
+                Ok(n) if n > 0 => {
+                    if !take_chunk(&mut raw.stderr, &mut raw.events, &ebuf[..n], false) { stop_for = Some(Outcome::OutputLimit); }
+                }
+                _ => err_open = false,
+            },
+            _ = sleep_until(deadline) => match phase {
+                Phase::Running => stop_for = Some(Outcome::Timeout),
+                Phase::Interrupting => {
+                    // The code ignored SIGINT: the session's processes all go, state is lost.
+                    stopper.kill_all(worker.pid).await;
+                    phase = Phase::Killed;
+                    deadline = Instant::now() + Duration::from_secs(10);
+                }
+                Phase::Killed => { worker.chan.lost = true; break; }
+            },
+            _ = cancel.notified(), if phase == Phase::Running => stop_for = Some(Outcome::Cancelled),
+        }
+        if let (Some(why), Phase::Running) = (stop_for, &phase) {
+            reason = Some(why);
+            stopper.kill_children(worker.pid).await;
+            worker.signal(libc::SIGINT);
+            phase = Phase::Interrupting;
+            deadline = Instant::now() + limits.grace;
+        }
+    }
+    drain(&mut worker.stdout, &mut raw.stdout, &mut raw.events, true);
+    drain(&mut worker.stderr, &mut raw.stderr, &mut raw.events, false);
+    if raw.stdout.overflowed() || raw.stderr.overflowed() {
+        reason = Some(Outcome::OutputLimit);
+    }
+    raw.events.push(ExecEvent::Result);
+    interpret(&mut raw, result, reason, limits);
+    raw
+}
+
+fn take_chunk(buf: &mut OutputBuffer, events: &mut Vec<ExecEvent>, chunk: &[u8], stdout: bool) -> bool {
+    if buf.overflowed() {
+        return false;
+    }
+    let ok = buf.push(chunk);
+    let data = String::from_utf8_lossy(chunk).into_owned();
+    events.push(if stdout { ExecEvent::Stdout { data } } else { ExecEvent::Stderr { data } });
+    ok
+}
+
+/// Output written before the result message is already in the pipe: read it without waiting.
+fn drain(pipe: &mut tokio::net::unix::pipe::Receiver, buf: &mut OutputBuffer, events: &mut Vec<ExecEvent>, stdout: bool) {
+    let mut chunk = vec![0u8; 64 << 10];
+    while let Ok(n) = pipe.try_read(&mut chunk) {
+        if n == 0 || !take_chunk(buf, events, &chunk[..n], stdout) {
+            break;
+        }
+    }
+}
+
+fn lost_error() -> ErrorInfo {
+    ErrorInfo {
+        kind: "WorkerLost".into(),
+        message: "the session's worker process died; its variables are gone (files are kept)".into(),
+        line: None,
+        traceback: String::new(),
+    }
+}
+
+fn interpret(raw: &mut RawRun, result: Option<serde_json::Map<String, Value>>, reason: Option<Outcome>, limits: &RunLimits) {
+    let Some(r) = result else {
+        raw.status = reason.unwrap_or(Outcome::WorkerLost);
+        raw.error = Some(match reason {
+            Some(Outcome::Timeout) => timeout_error(limits, None),
+            Some(Outcome::OutputLimit) => output_error(limits),
+            Some(Outcome::Cancelled) => cancelled_error(None),
+            _ => lost_error(),
+        });
+        raw.state_preserved = false;
+        return;
+    };
+    raw.state_preserved = true;
+    raw.cpu_ms = r.get("cpu_ms").and_then(Value::as_u64).unwrap_or(0);
+    raw.max_rss_kb = r.get("max_rss_kb").and_then(Value::as_u64).unwrap_or(0);
+    raw.exit_code = r.get("exit_code").and_then(Value::as_i64);
+    let error: Option<ErrorInfo> = r.get("error").cloned().and_then(|e| serde_json::from_value(e).ok());
+    let status = r.get("status").and_then(Value::as_str).unwrap_or("error");
+    (raw.status, raw.error) = match (status, reason) {
+        (_, Some(Outcome::OutputLimit)) => (Outcome::OutputLimit, Some(output_error(limits))),
+        ("interrupted", Some(Outcome::Timeout)) => (Outcome::Timeout, Some(timeout_error(limits, error))),
+        ("interrupted", Some(Outcome::Cancelled)) => (Outcome::Cancelled, Some(cancelled_error(error))),
+        ("interrupted", _) => (Outcome::Error, error.or_else(|| Some(cancelled_error(None)))),
+        ("ok", _) => (Outcome::Ok, None),
+        ("oom", _) => (Outcome::Oom, error),
+        _ => (Outcome::Error, error),
+    };
+}
+
+fn timeout_error(limits: &RunLimits, interrupted: Option<ErrorInfo>) -> ErrorInfo {
+    ErrorInfo {
+        kind: "TimeoutError".into(),
+        message: format!("execution timed out after {} seconds", limits.timeout.as_secs_f64()),
+        line: interrupted.as_ref().and_then(|e| e.line),
+        traceback: interrupted.map(|e| e.traceback).unwrap_or_default(),
+    }
+}
+
+fn output_error(limits: &RunLimits) -> ErrorInfo {
+    ErrorInfo {
+        kind: "OutputLimitError".into(),
+        message: format!("output exceeded {} bytes per stream; the execution was stopped", limits.output_cap),
+        line: None,
+        traceback: String::new(),
+    }
+}
+
+fn cancelled_error(interrupted: Option<ErrorInfo>) -> ErrorInfo {
+    ErrorInfo {
+        kind: "KeyboardInterrupt".into(),
+        message: "execution was interrupted".into(),
+        line: interrupted.as_ref().and_then(|e| e.line),
+        traceback: interrupted.map(|e| e.traceback).unwrap_or_default(),
+    }
+}

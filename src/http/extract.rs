@@ -1,0 +1,62 @@
+//! Extractors that turn every malformed request into an [`ApiError`] (JSON, 4xx), never into
+//! axum's plain-text rejections.
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+/// A JSON body. Content-Type is not required (agents' HTTP clients differ); an empty body
+/// deserialises from `{}` so optional bodies work.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        serde_json::from_slice(text).map(JsonBody).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => ApiError::BadRequest(format!("invalid request body: {e}")),
+            _ => ApiError::BadJson(format!("request body is not valid JSON: {e}")),
+        })
+    }
+}
+
+/// A raw body within the size limit.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        body_bytes(req, state).await.map(RawBody)
+    }
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rej: BytesRejection| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest(format!("could not read the request body: {rej}"))
+        }
+    })
+}
+
+/// Path parameters; a segment that is not valid UTF-8 after percent-decoding is a 400.
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| PathParams(v))
+            .map_err(|rej: PathRejection| ApiError::BadPath(format!("invalid path: {}", rej.body_text())))
+    }
+}

@@ -1,0 +1,44 @@
+//! The HTTP surface: one module per resource, assembled here.
+
+mod download;
+mod extract;
+mod ops;
+mod v1;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::sessions::SessionManager;
+use crate::zygote::Zygote;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Uri;
+use axum::Router;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub sessions: Arc<SessionManager>,
+    pub zygote: Arc<Zygote>,
+    pub instance_id: Arc<str>,
+    pub started: Instant,
+}
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes();
+    Router::new()
+        .merge(ops::routes())
+        .merge(v1::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(uri.path().to_string())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,81 @@
+//! Operational endpoints: `/health` (answered from memory, never behind a worker) and `/v1/info`.
+
+use super::AppState;
+use crate::zygote::ZygoteState;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/health", get(health)).route("/v1/info", get(info))
+}
+
+async fn health(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "status": "healthy",
+        "zygote": s.zygote.state().label(),
+        "sessions": s.sessions.count(),
+        "instance_id": &*s.instance_id,
+    }))
+}
+
+async fn info(State(s): State<AppState>) -> Json<Value> {
+    let c = &s.config;
+    let (python, preloaded, missing, zygote_pid, down_reason) = match s.zygote.state() {
+        ZygoteState::Warm(i) => (Some(i.python), i.preloaded, i.missing, Some(i.pid), None),
+        ZygoteState::Down(why) => (None, vec![], vec![], None, Some(why)),
+        ZygoteState::Starting => (None, vec![], vec![], None, None),
+    };
+    let uid_isolation = s.sessions.uid_isolation();
+    let mut layers = vec!["fd_hygiene", "setsid", "rlimits"];
+    if uid_isolation {
+        layers.push("uid");
+    }
+    layers.extend(["pdeathsig", "no_new_privs", "seccomp"]);
+    let mut warnings = vec![];
+    if !uid_isolation {
+        warnings.push("not running as root: every session shares the server's uid; files and processes of sessions are not isolated from each other");
+    }
+    Json(json!({
+        "name": "dynamic-executor",
+        "version": env!("CARGO_PKG_VERSION"),
+        "instance_id": &*s.instance_id,
+        "uptime_s": s.started.elapsed().as_secs(),
+        "python": python,
+        "zygote": {
+            "state": s.zygote.state().label(),
+            "pid": zygote_pid,
+            "restarts": s.zygote.restarts.load(Ordering::Relaxed),
+            "down_reason": down_reason,
+        },
+        "preloaded_modules": preloaded,
+        "missing_modules": missing,
+        "sessions": s.sessions.count(),
+        "warm_workers": s.sessions.warm_workers(),
+        "sandbox": {
+            "uid_isolation": uid_isolation,
+            "layers": layers,
+            "network": match c.network { crate::config::Network::Deny => "deny", crate::config::Network::Allow => "allow" },
+            "denied_syscalls": dynexec_sandbox::seccomp::denied_syscalls().iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            "warnings": warnings,
+        },
+        "limits": {
+            "exec_timeout_s": c.exec_timeout_s,
+            "max_exec_timeout_s": c.max_exec_timeout_s,
+            "kill_grace_ms": c.kill_grace_ms,
+            "memory_limit_mb": c.memory_limit_mb,
+            "cpu_limit_s": c.cpu_limit_s,
+            "nproc_limit": c.nproc_limit,
+            "file_size_limit_mb": c.file_size_limit_mb,
+            "open_files_limit": c.open_files_limit,
+            "output_cap_bytes": c.output_cap_bytes,
+            "output_return_bytes": c.output_return_bytes,
+            "max_upload_mb": c.max_upload_mb,
+            "max_sessions": c.max_sessions,
+            "idle_ttl_s": c.idle_ttl_s,
+            "max_session_lifetime_s": c.max_session_lifetime_s,
+        },
+    }))
+}

@@ -1,0 +1,51 @@
+use crate::error::{ApiError, ApiResult};
+use crate::executions::{ExecutionResult, Language};
+use crate::http::extract::{JsonBody, PathParams};
+use crate::http::AppState;
+use crate::sessions::ExecSpec;
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateExecution {
+    code: String,
+    #[serde(default)]
+    language: Language,
+    #[serde(default)]
+    timeout_s: Option<f64>,
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<CreateExecution>,
+) -> ApiResult<Json<Arc<ExecutionResult>>> {
+    let session = s.sessions.get(&id)?;
+    let timeout = match body.timeout_s {
+        None => s.config.exec_timeout_s,
+        Some(t) if t.is_finite() && t > 0.0 && t <= s.config.max_exec_timeout_s => t,
+        Some(t) => {
+            return Err(ApiError::BadRequest(format!(
+                "timeout_s must be greater than 0 and at most {} (got {t})",
+                s.config.max_exec_timeout_s
+            )))
+        }
+    };
+    let spec = ExecSpec { code: body.code, language: body.language, timeout: Duration::from_secs_f64(timeout), fresh_namespace: false };
+    Ok(Json(session.execute(spec, &s.config, &s.zygote).await?))
+}
+
+pub async fn list(State(s): State<AppState>, PathParams(id): PathParams<String>) -> ApiResult<Json<serde_json::Value>> {
+    let session = s.sessions.get(&id)?;
+    Ok(Json(json!({ "executions": session.executions_list() })))
+}
+
+pub async fn get(State(s): State<AppState>, PathParams((id, exec_id)): PathParams<(String, String)>) -> ApiResult<Json<Arc<ExecutionResult>>> {
+    let session = s.sessions.get(&id)?;
+    session.execution(&exec_id).map(Json).ok_or(ApiError::ExecutionNotFound(exec_id))
+}

@@ -1,0 +1,67 @@
+//! dynamic-executor: runs untrusted Python for AI agents in sandboxed per-session workers.
+//!
+//! Data flows one way: request (`http`) → session (`sessions`) → worker (`zygote`, `worker`)
+//! → result (`executions`) → files (`paths`, `artifacts`).
+
+pub mod artifacts;
+pub mod config;
+pub mod error;
+pub mod executions;
+pub mod http;
+pub mod os;
+pub mod paths;
+pub mod sandbox_policy;
+pub mod sessions;
+pub mod time;
+pub mod worker;
+pub mod zygote;
+
+use config::Config;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Runs the service until SIGTERM/SIGINT, then closes every session.
+pub async fn run(config: Config) -> std::io::Result<()> {
+    let started = Instant::now();
+    // Our /proc files become root-owned: sandboxed code can't read our environ even if it
+    // ever shared our uid.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let config = Arc::new(config);
+    sessions::workspace::init_root(&config.workspace_root)?;
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    let addr = listener.local_addr()?;
+    let instance_id: Arc<str> = config.instance_id.clone().unwrap_or_else(|| format!("{:08x}", rand::random::<u32>())).into();
+    tracing::info!(addr = %addr, instance_id = %instance_id, "listening");
+    kill_leftovers(&config);
+    let zygote = zygote::Zygote::start(config.clone());
+    let sessions = sessions::SessionManager::new(config.clone(), zygote.clone());
+    let state = http::AppState { config, sessions: sessions.clone(), zygote, instance_id, started };
+    axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("shutting down: closing sessions");
+    sessions.close_all().await;
+    Ok(())
+}
+
+/// Processes of pool uids left by a previous run (a crash) would share uids with new sessions.
+fn kill_leftovers(config: &Config) {
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let range = config.uid_base..config.uid_base.saturating_add(config.uid_count);
+    for p in os::procs::all() {
+        if range.contains(&p.uid) {
+            tracing::warn!(pid = p.pid, uid = p.uid, "killing a leftover sandboxed process");
+            unsafe { libc::kill(p.pid, libc::SIGKILL) };
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

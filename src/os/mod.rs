@@ -1,0 +1,5 @@
+//! Thin, typed wrappers over the Linux calls the service needs beyond std and tokio.
+
+pub mod fdpass;
+pub mod procs;
+pub mod sweep;

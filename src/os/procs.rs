@@ -1,0 +1,90 @@
+//! Reading the process table from /proc: who runs as a session's uid.
+
+use std::fs;
+
+/// A live (non-zombie) process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: i32,
+    pub ppid: i32,
+    pub uid: u32,
+}
+
+fn parse_status(pid: i32, text: &str) -> Option<Proc> {
+    let mut ppid = None;
+    let mut uid = None;
+    for line in text.lines() {
+        if let Some(s) = line.strip_prefix("State:") {
+            if s.trim_start().starts_with('Z') || s.trim_start().starts_with('X') {
+                return None;
+            }
+        } else if let Some(p) = line.strip_prefix("PPid:") {
+            ppid = p.trim().parse().ok();
+        } else if let Some(u) = line.strip_prefix("Uid:") {
+            uid = u.split_whitespace().next().and_then(|v| v.parse().ok());
+        }
+    }
+    Some(Proc { pid, ppid: ppid?, uid: uid? })
+}
+
+/// Every live process (zombies excluded: they hold no resources but a pid).
+pub fn all() -> Vec<Proc> {
+    let Ok(dir) = fs::read_dir("/proc") else { return vec![] };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        parse_status(pid, &text)
+    })
+    .collect()
+}
+
+/// Live processes whose real uid is `uid`.
+pub fn of_uid(uid: u32) -> Vec<i32> {
+    all().into_iter().filter(|p| p.uid == uid).map(|p| p.pid).collect()
+}
+
+/// `root` and all its live descendants.
+pub fn tree(root: i32) -> Vec<i32> {
+    let procs = all();
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        out.extend(procs.iter().filter(|p| p.ppid == parent).map(|p| p.pid));
+        i += 1;
+    }
+    out
+}
+
+/// Resident and private memory of a process, in KiB, from smaps_rollup.
+pub fn memory_kb(pid: i32) -> Option<(u64, u64)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Some((field("Rss:"), field("Private_Clean:") + field("Private_Dirty:")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_status_and_skips_zombies() {
+        let live = "Name:\tpython\nState:\tS (sleeping)\nPPid:\t7\nUid:\t20001\t20001\t20001\t20001\n";
+        assert_eq!(parse_status(9, live), Some(Proc { pid: 9, ppid: 7, uid: 20001 }));
+        let zombie = "Name:\tpython\nState:\tZ (zombie)\nPPid:\t7\nUid:\t20001\t20001\t20001\t20001\n";
+        assert_eq!(parse_status(9, zombie), None);
+    }
+
+    #[test]
+    fn finds_this_process() {
+        let me = std::process::id() as i32;
+        assert!(all().iter().any(|p| p.pid == me));
+        assert!(tree(me).contains(&me));
+    }
+}

@@ -1,0 +1,84 @@
+//! Killing every process of a session, including ones that called setsid() or double-forked.
+//!
+//! With a per-session uid (server running as root) this is race-free: a helper forked from
+//! the server switches to exactly that uid and signals `-1`, which the kernel applies to every
+//! process the uid may signal while holding the tasklist lock, so no fork can slip through.
+//! Without uid isolation (a non-root dev run) it falls back to the worker's process tree.
+
+use super::procs;
+use std::time::{Duration, Instant};
+
+/// Signals every process of `uid` (except the helper itself) with `sig`, from a forked helper
+/// that runs as `uid`. Blocking: call it from a blocking thread.
+pub fn signal_uid(uid: u32, sig: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: after fork() in a multi-threaded process the child may only make
+    // async-signal-safe calls: it makes raw syscalls and _exit()s, nothing else.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if pid == 0 {
+        unsafe {
+            let u = uid as libc::c_long;
+            let ok = libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) == 0
+                && libc::syscall(libc::SYS_setresgid, u, u, u) == 0
+                && libc::syscall(libc::SYS_setresuid, u, u, u) == 0;
+            if !ok {
+                libc::_exit(1);
+            }
+            libc::syscall(libc::SYS_kill, -1 as libc::c_long, sig as libc::c_long);
+            libc::_exit(0);
+        }
+    }
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("uid sweep helper failed (status {status})")))
+    }
+}
+
+/// Kills every process of the session's uid except `keep` (the worker holding the session's
+/// state): stop them all at once, kill everything stopped that is not `keep`, resume `keep`.
+pub fn kill_all_but(uid: u32, keep: i32) -> std::io::Result<()> {
+    signal_uid(uid, libc::SIGSTOP)?;
+    for pid in procs::of_uid(uid) {
+        if pid != keep {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    unsafe { libc::kill(keep, libc::SIGCONT) };
+    Ok(())
+}
+
+/// Kills every process of the uid, then waits (bounded) until none is left alive.
+pub fn kill_uid(uid: u32) -> std::io::Result<bool> {
+    signal_uid(uid, libc::SIGKILL)?;
+    Ok(wait_gone(|| procs::of_uid(uid).is_empty()))
+}
+
+/// Degraded mode: kill the process group and every descendant of `root`, except `keep`.
+pub fn kill_tree(root: i32, keep: Option<i32>) {
+    unsafe {
+        if keep != Some(root) {
+            libc::kill(-root, libc::SIGKILL);
+        }
+    }
+    for pid in procs::tree(root) {
+        if Some(pid) != keep {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+fn wait_gone(done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done()
+}

@@ -1,0 +1,332 @@
+//! Paths from the network, resolved beneath a session's workspace and never through a
+//! symbolic link. The server runs as root and the workspace belongs to untrusted code, which
+//! can plant `artifacts/x -> /etc/shadow` or swap a directory for a link at any moment, so
+//! every step is an `openat(..., O_NOFOLLOW)` from the workspace's own descriptor.
+
+use crate::error::ApiError;
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use unicode_normalization::UnicodeNormalization;
+
+const MAX_PATH_BYTES: usize = 1024;
+const MAX_COMPONENT_BYTES: usize = 255;
+const MAX_DEPTH: usize = 32;
+const MAX_WALK_ENTRIES: usize = 100_000;
+
+/// A validated, NFC-normalised relative path: no empty, `.` or `..` components, no NUL, not
+/// absolute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelPath {
+    parts: Vec<String>,
+}
+
+impl RelPath {
+    pub fn parse(raw: &str) -> Result<RelPath, ApiError> {
+        let bad = |why: &str| Err(ApiError::BadPath(format!("invalid path `{}`: {why}", raw.escape_debug())));
+        if raw.is_empty() {
+            return bad("empty");
+        }
+        if raw.len() > MAX_PATH_BYTES {
+            return bad("longer than 1024 bytes");
+        }
+        if raw.contains('\0') {
+            return bad("contains a NUL byte");
+        }
+        if raw.starts_with('/') {
+            return bad("absolute paths are not allowed; paths are relative to the session workspace");
+        }
+        if raw.contains('\\') {
+            return bad("backslashes are not allowed");
+        }
+        let normalised: String = raw.nfc().collect();
+        let mut parts = Vec::new();
+        for part in normalised.split('/') {
+            match part {
+                "" => continue, // tolerate `a//b` and a trailing slash
+                "." | ".." => return bad("`.` and `..` components are not allowed"),
+                p if p.len() > MAX_COMPONENT_BYTES => return bad("a component is longer than 255 bytes"),
+                p if p.chars().any(char::is_control) => return bad("control characters are not allowed"),
+                p => parts.push(p.to_string()),
+            }
+        }
+        if parts.is_empty() {
+            return bad("empty");
+        }
+        Ok(RelPath { parts })
+    }
+
+    pub fn from_parts(parts: Vec<String>) -> RelPath {
+        RelPath { parts }
+    }
+
+    pub fn as_string(&self) -> String {
+        self.parts.join("/")
+    }
+
+    pub fn first(&self) -> &str {
+        &self.parts[0]
+    }
+
+    pub fn file_name(&self) -> &str {
+        self.parts.last().map(String::as_str).unwrap_or("")
+    }
+
+    pub fn join(&self, other: &RelPath) -> RelPath {
+        let mut parts = self.parts.clone();
+        parts.extend(other.parts.iter().cloned());
+        RelPath { parts }
+    }
+}
+
+fn cstr(name: &str) -> io::Result<CString> {
+    CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn openat(dir: RawFd, name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    let c = cstr(name)?;
+    let fd = unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC, mode as libc::c_uint) };
+    if fd < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+fn open_root(root: &Path) -> io::Result<OwnedFd> {
+    let c = cstr(&root.to_string_lossy())?;
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_RDONLY) };
+    if fd < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+/// Maps an OS error met while resolving `rel` to what the client did wrong.
+fn path_error(rel: &RelPath, e: io::Error) -> ApiError {
+    let p = rel.as_string();
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => ApiError::FileNotFound(p),
+        Some(libc::ELOOP) | Some(libc::EMLINK) => {
+            ApiError::PathForbidden(format!("`{p}` goes through a symbolic link; links are never followed"))
+        }
+        Some(libc::ENOTDIR) => ApiError::FileNotFound(p),
+        Some(libc::EISDIR) => ApiError::BadPath(format!("`{p}` is a directory")),
+        Some(libc::ENAMETOOLONG) => ApiError::BadPath(format!("`{p}` is too long")),
+        _ => ApiError::Internal(format!("{p}: {e}")),
+    }
+}
+
+/// Opens the directory holding `rel`'s last component, optionally creating missing
+/// directories owned by `owner`.
+fn open_parent(root: &Path, rel: &RelPath, create_owner: Option<Option<u32>>) -> io::Result<OwnedFd> {
+    let mut dir = open_root(root)?;
+    for part in &rel.parts[..rel.parts.len() - 1] {
+        let flags = libc::O_DIRECTORY | libc::O_RDONLY;
+        dir = match openat(dir.as_raw_fd(), part, flags, 0) {
+            Ok(d) => d,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create_owner.is_some() => {
+                let c = cstr(part)?;
+                if unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o700) } < 0 {
+                    let err = io::Error::last_os_error();
+                    if err.raw_os_error() != Some(libc::EEXIST) {
+                        return Err(err);
+                    }
+                }
+                let sub = openat(dir.as_raw_fd(), part, flags, 0)?;
+                if let Some(Some(uid)) = create_owner {
+                    chown_fd(sub.as_raw_fd(), uid)?;
+                }
+                sub
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(dir)
+}
+
+fn chown_fd(fd: RawFd, uid: u32) -> io::Result<()> {
+    if unsafe { libc::fchown(fd, uid, uid) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// An open regular file beneath the workspace.
+pub struct Opened {
+    pub file: File,
+    pub meta: std::fs::Metadata,
+}
+
+/// Opens `rel` for reading. With `owner` set (uid isolation), a file the session's uid does
+/// not own is refused: that is what a hard link to someone else's file looks like.
+pub fn open_read(root: &Path, rel: &RelPath, owner: Option<u32>) -> Result<Opened, ApiError> {
+    let dir = open_parent(root, rel, None).map_err(|e| path_error(rel, e))?;
+    let fd = openat(dir.as_raw_fd(), rel.file_name(), libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(|e| path_error(rel, e))?;
+    let file = File::from(fd);
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(ApiError::BadPath(format!("`{}` is a directory", rel.as_string())));
+    }
+    if !meta.is_file() {
+        return Err(ApiError::PathForbidden(format!("`{}` is not a regular file", rel.as_string())));
+    }
+    if owner.is_some_and(|uid| meta.uid() != uid) {
+        return Err(ApiError::PathForbidden(format!("`{}` is not the session's own file", rel.as_string())));
+    }
+    Ok(Opened { file, meta })
+}
+
+/// Writes `data` to `rel` atomically (temp file + rename), creating parent directories; the
+/// file and new directories are owned by `owner` so the sandboxed code can use them.
+pub fn write_atomic(root: &Path, rel: &RelPath, data: &[u8], owner: Option<u32>) -> Result<u64, ApiError> {
+    let dir = open_parent(root, rel, Some(owner)).map_err(|e| path_error(rel, e))?;
+    let tmp = format!(".upload-{:016x}.tmp", rand::random::<u64>());
+    let fd = openat(dir.as_raw_fd(), &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600).map_err(|e| path_error(rel, e))?;
+    let mut file = File::from(fd);
+    let cleanup = |e: io::Error| {
+        if let Ok(c) = cstr(&tmp) {
+            unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
+        }
+        path_error(rel, e)
+    };
+    file.write_all(data).map_err(cleanup)?;
+    if let Some(uid) = owner {
+        chown_fd(file.as_raw_fd(), uid).map_err(cleanup)?;
+    }
+    let (from, to) = (cstr(&tmp)?, cstr(rel.file_name())?);
+    if unsafe { libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr()) } < 0 {
+        return Err(cleanup(io::Error::last_os_error()));
+    }
+    Ok(data.len() as u64)
+}
+
+/// Removes the file (or symlink: removing a link never touches its target) at `rel`.
+pub fn remove(root: &Path, rel: &RelPath) -> Result<(), ApiError> {
+    let dir = open_parent(root, rel, None).map_err(|e| path_error(rel, e))?;
+    let c = cstr(rel.file_name())?;
+    if unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) } < 0 {
+        return Err(path_error(rel, io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// A regular file found by [`walk`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: String,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ino: u64,
+}
+
+/// Lists the regular files under `sub` (or the whole workspace), without following links.
+/// Directories the walk cannot open are skipped, not fatal.
+pub fn walk(root: &Path, sub: Option<&RelPath>) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let Ok(rootfd) = open_root(root) else { return out };
+    let start = match sub {
+        None => rootfd,
+        Some(rel) => {
+            let Ok(parent) = open_parent(root, rel, None) else { return out };
+            match openat(parent.as_raw_fd(), rel.file_name(), libc::O_DIRECTORY | libc::O_RDONLY, 0) {
+                Ok(d) => d,
+                Err(_) => return out,
+            }
+        }
+    };
+    let prefix = sub.map(|r| r.as_string());
+    walk_dir(&start, prefix, 0, &mut out);
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+fn walk_dir(dir: &OwnedFd, prefix: Option<String>, depth: usize, out: &mut Vec<Entry>) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    // /proc/self/fd/N names exactly the directory we opened, whatever happens to its path.
+    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) else { return };
+    for entry in entries.flatten() {
+        if out.len() >= MAX_WALK_ENTRIES {
+            return;
+        }
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+        let Ok(ft) = entry.file_type() else { continue };
+        let path = match &prefix {
+            Some(p) => format!("{p}/{name}"),
+            None => name.clone(),
+        };
+        if ft.is_dir() {
+            if let Ok(sub) = openat(dir.as_raw_fd(), &name, libc::O_DIRECTORY | libc::O_RDONLY, 0) {
+                walk_dir(&sub, Some(path), depth + 1, out);
+            }
+        } else if ft.is_file() {
+            if let Some(meta) = stat_at(dir.as_raw_fd(), &name) {
+                out.push(Entry { path, size: meta.st_size as u64, mtime_ns: meta.st_mtime as i128 * 1_000_000_000 + meta.st_mtime_nsec as i128, ino: meta.st_ino });
+            }
+        }
+    }
+}
+
+fn stat_at(dir: RawFd, name: &str) -> Option<libc::stat> {
+    let c = cstr(name).ok()?;
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    (rc == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG).then_some(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_escapes() {
+        for bad in ["", "/etc/passwd", "../x", "data/../../x", "a/./b", "a\0b", "a\\b", "..", "/"] {
+            assert!(RelPath::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert!(RelPath::parse(&"a".repeat(300)).is_err());
+        assert!(RelPath::parse(&"a/".repeat(600)).is_err());
+    }
+
+    #[test]
+    fn accepts_and_normalises() {
+        assert_eq!(RelPath::parse("data//x.csv/").unwrap().as_string(), "data/x.csv");
+        // NFD 한 (U+1112 U+1161 U+11AB) becomes NFC U+D55C.
+        let nfd = "data/\u{1112}\u{1161}\u{11AB}.csv";
+        assert_eq!(RelPath::parse(nfd).unwrap().as_string(), "data/\u{D55C}.csv");
+    }
+
+    #[test]
+    fn never_follows_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("artifacts")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("artifacts/x")).unwrap();
+        std::os::unix::fs::symlink("/etc", dir.path().join("etc")).unwrap();
+        let err = open_read(dir.path(), &RelPath::parse("artifacts/x").unwrap(), None).err().unwrap();
+        assert_eq!(err.code(), "path_forbidden");
+        let err = open_read(dir.path(), &RelPath::parse("etc/passwd").unwrap(), None).err().unwrap();
+        assert_eq!(err.code(), "path_forbidden");
+        assert!(write_atomic(dir.path(), &RelPath::parse("etc/evil").unwrap(), b"x", None).is_err());
+        assert!(!Path::new("/etc/evil").exists());
+        assert!(walk(dir.path(), None).is_empty());
+    }
+
+    #[test]
+    fn writes_reads_lists_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = RelPath::parse("data/sub/한글.csv").unwrap();
+        write_atomic(dir.path(), &rel, b"a,b\n", None).unwrap();
+        let opened = open_read(dir.path(), &rel, None).unwrap();
+        assert_eq!(opened.meta.len(), 4);
+        let listed = walk(dir.path(), None);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].path, "data/sub/한글.csv");
+        remove(dir.path(), &rel).unwrap();
+        assert!(walk(dir.path(), None).is_empty());
+    }
+}

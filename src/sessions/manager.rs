@@ -1,0 +1,163 @@
+//! The table of sessions on this instance: create (from the warm pool), look up, close, reap.
+
+use super::session::Session;
+use super::uid_pool::UidPool;
+use super::warm_pool::{self, WarmPool};
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use crate::zygote::Zygote;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+pub struct SessionManager {
+    config: Arc<Config>,
+    zygote: Arc<Zygote>,
+    uids: Arc<Option<UidPool>>,
+    pool: Arc<WarmPool>,
+    sessions: RwLock<HashMap<String, Arc<Session>>>,
+    /// Ids being created right now, so two concurrent creates of one id cannot both win.
+    reserved: Mutex<HashSet<String>>,
+}
+
+/// Client-chosen ids: 1–128 characters of `[A-Za-z0-9._-]`, not starting with `.` or `-`.
+pub fn validate_id(id: &str) -> ApiResult<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !id.starts_with(['.', '-']);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest("session id must be 1-128 characters of A-Z a-z 0-9 . _ - and not start with . or -".into()))
+    }
+}
+
+impl SessionManager {
+    pub fn new(config: Arc<Config>, zygote: Arc<Zygote>) -> Arc<SessionManager> {
+        let uids = if unsafe { libc::geteuid() } == 0 {
+            Some(UidPool::new(config.uid_base, config.uid_count))
+        } else {
+            tracing::warn!("not running as root: sessions share the server's uid (degraded isolation)");
+            None
+        };
+        let uids = Arc::new(uids);
+        let pool = WarmPool::new(uids.clone());
+        let mgr = Arc::new(SessionManager {
+            config: config.clone(),
+            zygote: zygote.clone(),
+            uids: uids.clone(),
+            pool: pool.clone(),
+            sessions: RwLock::new(HashMap::new()),
+            reserved: Mutex::new(HashSet::new()),
+        });
+        if config.warm_workers > 0 {
+            tokio::spawn(pool.keep_filled(config, zygote, uids));
+        }
+        tokio::spawn(mgr.clone().reap_forever());
+        mgr
+    }
+
+    pub fn uid_isolation(&self) -> bool {
+        self.uids.is_some()
+    }
+
+    pub fn count(&self) -> usize {
+        self.sessions.read().unwrap().len()
+    }
+
+    pub fn warm_workers(&self) -> usize {
+        self.pool.len()
+    }
+
+    pub fn get(&self, id: &str) -> ApiResult<Arc<Session>> {
+        self.sessions.read().unwrap().get(id).cloned().ok_or_else(|| ApiError::SessionNotFound(id.to_string()))
+    }
+
+    pub fn list(&self) -> Vec<Arc<Session>> {
+        let mut v: Vec<_> = self.sessions.read().unwrap().values().cloned().collect();
+        v.sort_by_key(|s| s.created_instant);
+        v
+    }
+
+    pub async fn create(&self, requested: Option<String>) -> ApiResult<Arc<Session>> {
+        let id = match requested {
+            Some(id) => {
+                validate_id(&id)?;
+                id
+            }
+            None => format!("{:032x}", rand::random::<u128>()),
+        };
+        {
+            let sessions = self.sessions.read().unwrap();
+            let mut reserved = self.reserved.lock().unwrap();
+            if sessions.contains_key(&id) || reserved.contains(&id) {
+                return Err(ApiError::SessionExists(id));
+            }
+            if sessions.len() + reserved.len() >= self.config.max_sessions {
+                return Err(ApiError::TooManySessions(self.config.max_sessions));
+            }
+            reserved.insert(id.clone());
+        }
+        let prepared = match self.pool.take(&self.zygote) {
+            Some(p) => Ok(p),
+            None => warm_pool::prepare(&self.config, &self.zygote, &self.uids).await.map_err(ApiError::Unavailable),
+        };
+        let result = prepared.map(|p| {
+            let session = Arc::new(Session::new(id.clone(), p));
+            self.sessions.write().unwrap().insert(id.clone(), session.clone());
+            session
+        });
+        self.reserved.lock().unwrap().remove(&id);
+        result
+    }
+
+    pub async fn delete(&self, id: &str) -> ApiResult<()> {
+        let session = self.sessions.write().unwrap().remove(id).ok_or_else(|| ApiError::SessionNotFound(id.to_string()))?;
+        self.close(session).await;
+        Ok(())
+    }
+
+    async fn close(&self, session: Arc<Session>) {
+        let uid_free = session.close().await;
+        if let (Some(pool), Some(uid)) = (self.uids.as_ref(), session.uid) {
+            if uid_free {
+                pool.release(uid);
+            } else {
+                tracing::error!(uid, "processes of a closed session remain; its uid stays out of the pool");
+            }
+        }
+        tracing::info!(session = %session.id, "session closed");
+    }
+
+    /// Closes sessions idle past the TTL (never one mid-execution) or older than the lifetime.
+    async fn reap_forever(self: Arc<Self>) {
+        let idle = Duration::from_secs(self.config.idle_ttl_s);
+        let lifetime = Duration::from_secs(self.config.max_session_lifetime_s);
+        let tick = (idle.min(lifetime) / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
+        loop {
+            tokio::time::sleep(tick).await;
+            let expired: Vec<Arc<Session>> = {
+                let mut sessions = self.sessions.write().unwrap();
+                let ids: Vec<String> = sessions
+                    .values()
+                    .filter(|s| (!s.is_busy() && s.idle_for() >= idle) || s.created_instant.elapsed() >= lifetime)
+                    .map(|s| s.id.clone())
+                    .collect();
+                ids.iter().filter_map(|id| sessions.remove(id)).collect()
+            };
+            for s in expired {
+                tracing::info!(session = %s.id, "session expired");
+                self.close(s).await;
+            }
+        }
+    }
+
+    /// Closes every session (shutdown).
+    pub async fn close_all(&self) {
+        let all: Vec<Arc<Session>> = self.sessions.write().unwrap().drain().map(|(_, s)| s).collect();
+        for s in all {
+            self.close(s).await;
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Sessions: a workspace, a uid and a sandboxed worker, kept for a client across executions.
+
+mod manager;
+mod session;
+pub mod uid_pool;
+mod warm_pool;
+pub mod workspace;
+
+pub use manager::SessionManager;
+pub use session::{ExecSpec, Session, SessionInfo};
+pub use warm_pool::Prepared;

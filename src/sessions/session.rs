@@ -1,0 +1,284 @@
+//! One session: its workspace, uid and worker, its execution history and what it produced.
+
+use super::warm_pool;
+use crate::artifacts;
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use crate::executions::{self, ExecutionResult, Language, RunLimits, Stopper};
+use crate::worker::Worker;
+use crate::zygote::Zygote;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Notify;
+
+/// Results kept per session for `GET .../executions/{id}`.
+const HISTORY: usize = 500;
+
+pub struct Session {
+    pub id: String,
+    pub workspace: PathBuf,
+    pub uid: Option<u32>,
+    pub created: SystemTime,
+    pub created_instant: Instant,
+    last_used: Mutex<Instant>,
+    last_used_wall: Mutex<SystemTime>,
+    /// Held for the whole of an execution: one execution at a time per session.
+    worker: tokio::sync::Mutex<Option<Worker>>,
+    cancel: Arc<Notify>,
+    meta: Mutex<Meta>,
+    history: Mutex<VecDeque<Arc<ExecutionResult>>>,
+    /// Which execution last wrote each artifact.
+    origins: Mutex<HashMap<String, String>>,
+    /// sha256 by path, valid while (size, mtime, inode) match.
+    hashes: Mutex<HashMap<String, ((u64, i128, u64), String)>>,
+    closed: AtomicBool,
+}
+
+#[derive(Default)]
+struct Meta {
+    executions: u64,
+    worker_restarts: u64,
+    worker_pid: i32,
+    sandbox: Value,
+    busy: bool,
+}
+
+/// A session as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub state: &'static str,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub executions: u64,
+    pub worker_restarts: u64,
+    pub sandbox: Value,
+}
+
+/// An execution request after validation.
+pub struct ExecSpec {
+    pub code: String,
+    pub language: Language,
+    pub timeout: Duration,
+    /// Run in a fresh namespace (the reference executor's semantics) instead of the session's.
+    pub fresh_namespace: bool,
+}
+
+impl Session {
+    pub fn new(id: String, prepared: warm_pool::Prepared) -> Session {
+        let meta = Meta { worker_pid: prepared.worker.pid, sandbox: prepared.worker.sandbox.clone(), ..Meta::default() };
+        Session {
+            id,
+            workspace: prepared.workspace,
+            uid: prepared.uid,
+            created: SystemTime::now(),
+            created_instant: Instant::now(),
+            last_used: Mutex::new(Instant::now()),
+            last_used_wall: Mutex::new(SystemTime::now()),
+            worker: tokio::sync::Mutex::new(Some(prepared.worker)),
+            cancel: Arc::new(Notify::new()),
+            meta: Mutex::new(meta),
+            history: Mutex::new(VecDeque::new()),
+            origins: Mutex::new(HashMap::new()),
+            hashes: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn touch(&self) {
+        *self.last_used.lock().unwrap() = Instant::now();
+        *self.last_used_wall.lock().unwrap() = SystemTime::now();
+    }
+
+    pub fn idle_for(&self) -> Duration {
+        self.last_used.lock().unwrap().elapsed()
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.meta.lock().unwrap().busy
+    }
+
+    pub fn executions(&self) -> u64 {
+        self.meta.lock().unwrap().executions
+    }
+
+    pub fn worker_pid(&self) -> i32 {
+        self.meta.lock().unwrap().worker_pid
+    }
+
+    pub fn stopper(&self) -> Stopper {
+        Stopper { uid: self.uid }
+    }
+
+    pub fn info(&self) -> SessionInfo {
+        let m = self.meta.lock().unwrap();
+        let mut sandbox = m.sandbox.clone();
+        if let Value::Object(o) = &mut sandbox {
+            o.insert("worker_pid".into(), json!(m.worker_pid));
+            o.insert("uid_isolation".into(), json!(self.uid.is_some()));
+        }
+        SessionInfo {
+            id: self.id.clone(),
+            state: if self.closed.load(Ordering::SeqCst) {
+                "closed"
+            } else if m.busy {
+                "busy"
+            } else {
+                "ready"
+            },
+            created_at: crate::time::rfc3339(self.created),
+            last_used_at: crate::time::rfc3339(*self.last_used_wall.lock().unwrap()),
+            executions: m.executions,
+            worker_restarts: m.worker_restarts,
+            sandbox,
+        }
+    }
+
+    /// Runs one execution. A second concurrent one is refused with 409 (`session_busy`):
+    /// queueing would hide from the caller that its code has not started.
+    pub async fn execute(&self, spec: ExecSpec, config: &Config, zygote: &Zygote) -> ApiResult<Arc<ExecutionResult>> {
+        let mut slot = self.worker.try_lock().map_err(|_| ApiError::SessionBusy(self.id.clone()))?;
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(ApiError::SessionNotFound(self.id.clone()));
+        }
+        self.set_busy(true);
+        let result = self.execute_locked(&mut slot, spec, config, zygote).await;
+        self.set_busy(false);
+        self.touch();
+        result
+    }
+
+    fn set_busy(&self, busy: bool) {
+        self.meta.lock().unwrap().busy = busy;
+    }
+
+    async fn execute_locked(&self, slot: &mut Option<Worker>, spec: ExecSpec, config: &Config, zygote: &Zygote) -> ApiResult<Arc<ExecutionResult>> {
+        let mut state_preserved = true;
+        if slot.is_none() {
+            *slot = Some(self.respawn(config, zygote).await?);
+            state_preserved = false;
+        }
+        let worker = slot.as_mut().expect("worker present");
+        let n = {
+            let mut m = self.meta.lock().unwrap();
+            m.executions += 1;
+            m.executions
+        };
+        let id = format!("e{:06}-{:08x}", n, rand::random::<u32>());
+        let ws = self.workspace.clone();
+        let before = tokio::task::spawn_blocking(move || artifacts::snapshot(&ws)).await.unwrap_or_default();
+        let started = SystemTime::now();
+        let t0 = Instant::now();
+        let msg = json!({
+            "op": "exec", "id": id, "n": n, "code": spec.code,
+            "language": spec.language, "fresh": spec.fresh_namespace,
+        });
+        let limits = RunLimits {
+            timeout: spec.timeout,
+            grace: Duration::from_millis(config.kill_grace_ms),
+            output_cap: config.output_cap_bytes,
+        };
+        let raw = executions::run(worker, &msg, &limits, self.stopper(), self.cancel.clone()).await;
+        let duration_ms = t0.elapsed().as_millis() as u64;
+        if worker.chan.lost {
+            // Whatever is left of the session's processes goes with the worker.
+            self.stopper().kill_all(worker.pid).await;
+            *slot = None;
+        }
+        let ws = self.workspace.clone();
+        let after = tokio::task::spawn_blocking(move || artifacts::snapshot(&ws)).await.unwrap_or_default();
+        let produced = artifacts::changed(&before, &after);
+        {
+            let mut origins = self.origins.lock().unwrap();
+            for p in &produced {
+                origins.insert(p.clone(), id.clone());
+            }
+        }
+        let (stdout, stdout_truncated) = raw.stdout.inline(config.output_return_bytes);
+        let (stderr, stderr_truncated) = raw.stderr.inline(config.output_return_bytes);
+        let result = Arc::new(ExecutionResult {
+            id,
+            session_id: self.id.clone(),
+            language: spec.language,
+            status: raw.status,
+            stdout,
+            stderr,
+            stdout_truncated,
+            stderr_truncated,
+            error: raw.error,
+            exit_code: raw.exit_code,
+            duration_ms,
+            cpu_ms: raw.cpu_ms,
+            max_rss_kb: raw.max_rss_kb,
+            artifacts: produced,
+            state_preserved: state_preserved && raw.state_preserved,
+            started_at: crate::time::rfc3339(started),
+        });
+        let mut history = self.history.lock().unwrap();
+        if history.len() >= HISTORY {
+            history.pop_front();
+        }
+        history.push_back(result.clone());
+        Ok(result)
+    }
+
+    /// Replaces a lost worker: same uid, same workspace, fresh interpreter state.
+    async fn respawn(&self, config: &Config, zygote: &Zygote) -> ApiResult<Worker> {
+        self.stopper().kill_all(self.worker_pid()).await;
+        let worker = warm_pool::spawn_into(config, zygote, self.uid, &self.workspace)
+            .await
+            .map_err(ApiError::Unavailable)?;
+        let mut m = self.meta.lock().unwrap();
+        m.worker_restarts += 1;
+        m.worker_pid = worker.pid;
+        m.sandbox = worker.sandbox.clone();
+        Ok(worker)
+    }
+
+    pub fn executions_list(&self) -> Vec<Arc<ExecutionResult>> {
+        self.history.lock().unwrap().iter().cloned().collect()
+    }
+
+    pub fn execution(&self, id: &str) -> Option<Arc<ExecutionResult>> {
+        self.history.lock().unwrap().iter().find(|r| r.id == id).cloned()
+    }
+
+    pub fn origin_of(&self, path: &str) -> Option<String> {
+        self.origins.lock().unwrap().get(path).cloned()
+    }
+
+    pub fn cached_hash(&self, path: &str, key: (u64, i128, u64)) -> Option<String> {
+        self.hashes.lock().unwrap().get(path).filter(|(k, _)| *k == key).map(|(_, h)| h.clone())
+    }
+
+    pub fn store_hash(&self, path: &str, key: (u64, i128, u64), hash: String) {
+        self.hashes.lock().unwrap().insert(path.to_string(), (key, hash));
+    }
+
+    /// Kills every process of the session and deletes its workspace. Returns whether the uid
+    /// is provably free again.
+    pub async fn close(&self) -> bool {
+        self.closed.store(true, Ordering::SeqCst);
+        self.cancel.notify_one();
+        let stopper = self.stopper();
+        stopper.kill_all(self.worker_pid()).await;
+        // The run loop (if any) sees its worker die and returns; then the slot is ours.
+        let mut slot = self.worker.lock().await;
+        *slot = None;
+        let ws = self.workspace.clone();
+        let uid = self.uid;
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = super::workspace::remove(&ws) {
+                tracing::error!(workspace = %ws.display(), error = %e, "could not remove a workspace");
+            }
+            uid.is_none_or(|u| crate::os::procs::of_uid(u).is_empty())
+        })
+        .await
+        .unwrap_or(false)
+    }
+}

@@ -1,0 +1,141 @@
+//! Workers forked and sandboxed ahead of time, so creating a session is a table insert.
+
+use super::uid_pool::UidPool;
+use super::workspace;
+use crate::config::Config;
+use crate::worker::Worker;
+use crate::zygote::Zygote;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// A uid, an empty workspace owned by it, and a worker already sandboxed in it.
+pub struct Prepared {
+    pub uid: Option<u32>,
+    pub workspace: PathBuf,
+    pub worker: Worker,
+}
+
+pub struct WarmPool {
+    ready: Mutex<Vec<Prepared>>,
+    refill: Notify,
+    uids: Arc<Option<UidPool>>,
+}
+
+impl WarmPool {
+    pub fn new(uids: Arc<Option<UidPool>>) -> Arc<WarmPool> {
+        Arc::new(WarmPool { ready: Mutex::new(Vec::new()), refill: Notify::new(), uids })
+    }
+
+    /// A prepared worker of the current zygote generation, if one is waiting.
+    pub fn take(&self, zygote: &Zygote) -> Option<Prepared> {
+        let generation = zygote.generation.load(Ordering::SeqCst);
+        let mut ready = self.ready.lock().unwrap();
+        while let Some(p) = ready.pop() {
+            let alive = unsafe { libc::kill(p.worker.pid, 0) } == 0;
+            if p.worker.generation == generation && alive {
+                self.refill.notify_one();
+                return Some(p);
+            }
+            self.discard(p);
+        }
+        self.refill.notify_one();
+        None
+    }
+
+    pub fn len(&self) -> usize {
+        self.ready.lock().unwrap().len()
+    }
+
+    /// Keeps `config.warm_workers` prepared workers around, forever.
+    pub async fn keep_filled(self: Arc<Self>, config: Arc<Config>, zygote: Arc<Zygote>, uids: Arc<Option<UidPool>>) {
+        loop {
+            let generation = zygote.generation.load(Ordering::SeqCst);
+            let old: Vec<Prepared> = {
+                let mut ready = self.ready.lock().unwrap();
+                let (keep, old) = ready.drain(..).partition(|p| p.worker.generation == generation);
+                *ready = keep;
+                old
+            };
+            for p in old {
+                self.discard(p);
+            }
+            if self.len() < config.warm_workers && zygote.is_warm() {
+                match prepare(&config, &zygote, &uids).await {
+                    Ok(p) => self.ready.lock().unwrap().push(p),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not prepare a warm worker");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+                continue;
+            }
+            if !zygote.is_warm() {
+                let _ = zygote.wait_warm(std::time::Duration::from_secs(3600)).await;
+                continue;
+            }
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.refill.notified()).await;
+        }
+    }
+}
+
+impl WarmPool {
+    /// A worker from a dead zygote generation: kill what is left, delete its workspace, and
+    /// free its uid once nothing of it runs.
+    fn discard(&self, p: Prepared) {
+        let uids = self.uids.clone();
+        tokio::task::spawn_blocking(move || {
+            let free = match p.uid {
+                Some(uid) => matches!(crate::os::sweep::kill_uid(uid), Ok(true)),
+                None => {
+                    crate::os::sweep::kill_tree(p.worker.pid, None);
+                    true
+                }
+            };
+            let _ = workspace::remove(&p.workspace);
+            if let (Some(pool), Some(uid), true) = (uids.as_ref(), p.uid, free) {
+                pool.release(uid);
+            }
+        });
+    }
+}
+
+/// Allocates a uid, creates a workspace and forks a sandboxed worker into it.
+pub async fn prepare(config: &Config, zygote: &Zygote, uids: &Option<UidPool>) -> Result<Prepared, String> {
+    let uid = match uids {
+        Some(pool) => Some(pool.allocate().ok_or("the uid pool is exhausted")?),
+        None => None,
+    };
+    let root = config.workspace_root.clone();
+    let ws = tokio::task::spawn_blocking(move || workspace::create(&root, uid))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("creating a workspace: {e}"));
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            if let (Some(pool), Some(uid)) = (uids, uid) {
+                pool.release(uid);
+            }
+            return Err(e);
+        }
+    };
+    match spawn_into(config, zygote, uid, &ws).await {
+        Ok(worker) => Ok(Prepared { uid, workspace: ws, worker }),
+        Err(e) => {
+            let _ = workspace::remove(&ws);
+            if let (Some(pool), Some(uid)) = (uids, uid) {
+                pool.release(uid);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Forks a worker for an existing uid + workspace (also used to replace a lost worker).
+pub async fn spawn_into(config: &Config, zygote: &Zygote, uid: Option<u32>, ws: &std::path::Path) -> Result<Worker, String> {
+    let policy = crate::sandbox_policy::for_session(config, uid, zygote);
+    let env = crate::zygote::worker_environment(config);
+    zygote.spawn_worker(&policy, ws, &env).await
+}

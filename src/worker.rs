@@ -1,0 +1,106 @@
+//! The server's end of one sandboxed worker: its control channel (JSON lines) and the two
+//! pipes that are its stdout and stderr.
+
+use crate::os::fdpass::set_nonblocking;
+use serde::Deserialize;
+use serde_json::Value;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::net::UnixStream;
+
+/// Longest message a worker may send; anything longer is a misbehaving worker.
+const MAX_LINE: usize = 16 << 20;
+
+pub struct Worker {
+    pub pid: i32,
+    pub sandbox: Value,
+    pub generation: u64,
+    pub chan: Channel,
+    pub stdout: pipe::Receiver,
+    pub stderr: pipe::Receiver,
+}
+
+/// The JSON-lines control channel to a worker.
+pub struct Channel {
+    stream: UnixStream,
+    buf: Vec<u8>,
+    /// Set once the worker is gone or broke the protocol.
+    pub lost: bool,
+}
+
+/// A message from the worker.
+#[derive(Debug, Deserialize)]
+pub struct WorkerEvent {
+    pub ev: String,
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, Value>,
+}
+
+impl Worker {
+    pub async fn connect(pid: i32, chan: OwnedFd, out: OwnedFd, err: OwnedFd, generation: u64) -> Result<Worker, String> {
+        let io = |e: std::io::Error| e.to_string();
+        for fd in [&chan, &out, &err] {
+            set_nonblocking(fd.as_raw_fd()).map_err(io)?;
+        }
+        let chan = UnixStream::from_std(std::os::unix::net::UnixStream::from(chan)).map_err(io)?;
+        let stdout = pipe::Receiver::from_owned_fd(out).map_err(io)?;
+        let stderr = pipe::Receiver::from_owned_fd(err).map_err(io)?;
+        let chan = Channel { stream: chan, buf: Vec::new(), lost: false };
+        let mut w = Worker { pid, sandbox: Value::Null, generation, chan, stdout, stderr };
+        let ready = tokio::time::timeout(Duration::from_secs(30), w.chan.next_event())
+            .await
+            .map_err(|_| "the worker did not become ready in time".to_string())?;
+        match ready {
+            Some(ev) if ev.ev == "ready" => {
+                w.sandbox = ev.rest.get("sandbox").cloned().unwrap_or(Value::Null);
+                Ok(w)
+            }
+            Some(ev) if ev.ev == "sandbox_failed" => {
+                Err(format!("the worker could not enter its sandbox: {}", ev.rest.get("error").and_then(Value::as_str).unwrap_or("?")))
+            }
+            _ => Err("the worker died while starting".into()),
+        }
+    }
+
+    /// Sends a signal to the worker process itself.
+    pub fn signal(&self, sig: libc::c_int) {
+        unsafe { libc::kill(self.pid, sig) };
+    }
+}
+
+impl Channel {
+    pub async fn send(&mut self, msg: &Value) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(msg)?;
+        line.push(b'\n');
+        self.stream.write_all(&line).await
+    }
+
+    /// The next message, or None when the worker is gone (or broke the protocol).
+    /// Cancel-safe: a partially read line stays buffered.
+    pub async fn next_event(&mut self) -> Option<WorkerEvent> {
+        loop {
+            if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                match serde_json::from_slice(&line) {
+                    Ok(ev) => return Some(ev),
+                    Err(_) => continue, // user code can write to the channel; ignore garbage
+                }
+            }
+            if self.buf.len() > MAX_LINE {
+                self.lost = true;
+                return None;
+            }
+            let mut chunk = [0u8; 8192];
+            match self.stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => {
+                    self.lost = true;
+                    return None;
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+}

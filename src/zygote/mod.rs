@@ -1,0 +1,190 @@
+//! The zygote supervisor: starts the Python zygote with an allow-listed environment, keeps it
+//! warm, restarts it when it dies, and asks it to fork sandboxed workers.
+
+mod process;
+
+pub use process::environment as worker_environment;
+
+use crate::config::Config;
+use crate::os::fdpass::{self, SeqPacket};
+use crate::worker::Worker;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+
+/// What the zygote reported when it became warm.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ZygoteInfo {
+    pub pid: i32,
+    pub python: String,
+    pub preloaded: Vec<String>,
+    pub missing: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ZygoteState {
+    Starting,
+    Warm(ZygoteInfo),
+    Down(String),
+}
+
+impl ZygoteState {
+    pub fn label(&self) -> &'static str {
+        match self {
+            ZygoteState::Starting => "starting",
+            ZygoteState::Warm(_) => "warm",
+            ZygoteState::Down(_) => "down",
+        }
+    }
+}
+
+struct Conn {
+    sock: SeqPacket,
+    next_req: AtomicU64,
+    pending: Mutex<HashMap<u64, oneshot::Sender<i32>>>,
+}
+
+pub struct Zygote {
+    state_tx: watch::Sender<ZygoteState>,
+    conn: Mutex<Option<Arc<Conn>>>,
+    pub restarts: AtomicU64,
+    /// Bumped on every zygote start: workers of an older generation died with their zygote.
+    pub generation: AtomicU64,
+}
+
+#[derive(Deserialize)]
+struct Event {
+    ev: String,
+    #[serde(default)]
+    req: Option<u64>,
+    #[serde(default)]
+    pid: Option<i32>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl Zygote {
+    /// Starts the supervisor task; the zygote warms up in the background.
+    pub fn start(config: Arc<Config>) -> Arc<Zygote> {
+        let (state_tx, _) = watch::channel(ZygoteState::Starting);
+        let z = Arc::new(Zygote {
+            state_tx,
+            conn: Mutex::new(None),
+            restarts: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+        });
+        tokio::spawn(supervise(z.clone(), config));
+        z
+    }
+
+    pub fn state(&self) -> ZygoteState {
+        self.state_tx.borrow().clone()
+    }
+
+    pub fn is_warm(&self) -> bool {
+        matches!(*self.state_tx.borrow(), ZygoteState::Warm(_))
+    }
+
+    /// Waits (bounded) until the zygote is warm.
+    pub async fn wait_warm(&self, timeout: Duration) -> Result<(), String> {
+        let mut rx = self.state_tx.subscribe();
+        let ok = tokio::time::timeout(timeout, rx.wait_for(|s| matches!(s, ZygoteState::Warm(_)))).await;
+        match ok {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(match self.state() {
+                ZygoteState::Down(why) => format!("the Python zygote is down: {why}"),
+                _ => "the Python zygote is not ready yet".into(),
+            }),
+        }
+    }
+
+    /// Forks a worker that sandboxes itself with `policy` in `workspace`.
+    pub async fn spawn_worker(&self, policy: &dynexec_sandbox::Policy, workspace: &Path, env: &[(String, String)]) -> Result<Worker, String> {
+        self.wait_warm(Duration::from_secs(120)).await?;
+        let conn = self.conn.lock().unwrap().clone().ok_or("the zygote is restarting")?;
+        let (chan_parent, chan_child) = fdpass::socketpair(libc::SOCK_STREAM).map_err(|e| e.to_string())?;
+        let (out_r, out_w) = fdpass::pipe().map_err(|e| e.to_string())?;
+        let (err_r, err_w) = fdpass::pipe().map_err(|e| e.to_string())?;
+        let req = conn.next_req.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        conn.pending.lock().unwrap().insert(req, tx);
+        let env: serde_json::Map<String, serde_json::Value> = env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let msg = json!({
+            "op": "spawn",
+            "req": req,
+            "policy": policy,
+            "workspace": workspace,
+            "env": env,
+        });
+        let child_fds: [&OwnedFd; 3] = [&chan_child, &out_w, &err_w];
+        let raw: Vec<i32> = child_fds.iter().map(|f| f.as_raw_fd()).collect();
+        conn.sock.send(msg.to_string().as_bytes(), &raw).await.map_err(|e| format!("zygote send: {e}"))?;
+        drop((chan_child, out_w, err_w));
+        let pid = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .map_err(|_| "the zygote did not fork in time".to_string())?
+            .map_err(|_| "the zygote died while forking".to_string())?;
+        Worker::connect(pid, chan_parent, out_r, err_r, self.generation.load(Ordering::SeqCst)).await
+    }
+}
+
+async fn supervise(z: Arc<Zygote>, config: Arc<Config>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        z.generation.fetch_add(1, Ordering::SeqCst);
+        z.state_tx.send_replace(ZygoteState::Starting);
+        let why = match process::launch(&config) {
+            Ok((child, sock)) => {
+                let why = run_connection(&z, sock).await;
+                *z.conn.lock().unwrap() = None;
+                process::stop(child).await;
+                why
+            }
+            Err(e) => e,
+        };
+        tracing::error!(reason = %why, "zygote down; restarting");
+        z.state_tx.send_replace(ZygoteState::Down(why));
+        z.restarts.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Reads the zygote's messages until it goes away; returns why it went away.
+async fn run_connection(z: &Arc<Zygote>, sock: SeqPacket) -> String {
+    let conn = Arc::new(Conn { sock, next_req: AtomicU64::new(1), pending: Mutex::new(HashMap::new()) });
+    loop {
+        let data = match conn.sock.recv().await {
+            Ok(d) if d.is_empty() => return "the zygote exited".into(),
+            Ok(d) => d,
+            Err(e) => return format!("reading the zygote: {e}"),
+        };
+        let Ok(ev) = serde_json::from_slice::<Event>(&data) else {
+            return "the zygote sent an unreadable message".into();
+        };
+        match ev.ev.as_str() {
+            "ready" => {
+                let info: ZygoteInfo = serde_json::from_slice(&data).unwrap_or_default();
+                tracing::info!(python = %info.python, preloaded = ?info.preloaded, missing = ?info.missing, "zygote warm");
+                *z.conn.lock().unwrap() = Some(conn.clone());
+                z.state_tx.send_replace(ZygoteState::Warm(info));
+            }
+            "spawned" => {
+                if let (Some(req), Some(pid)) = (ev.req, ev.pid) {
+                    if let Some(tx) = conn.pending.lock().unwrap().remove(&req) {
+                        let _ = tx.send(pid);
+                    }
+                }
+            }
+            "exited" => tracing::debug!(pid = ?ev.pid, "worker reaped by the zygote"),
+            "fatal" => return ev.error.unwrap_or_else(|| "the zygote failed".into()),
+            other => tracing::warn!(event = other, "unknown zygote event"),
+        }
+    }
+}
