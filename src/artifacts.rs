@@ -9,19 +9,32 @@ use std::path::Path;
 
 pub const ARTIFACTS_DIR: &str = "artifacts";
 
-pub type Snapshot = HashMap<String, (u64, i128, u64)>;
+/// What identifies a file's content without reading it: (size, mtime in ns, inode).
+pub type FileKey = (u64, i128, u64);
+
+pub type Snapshot = HashMap<String, FileKey>;
 
 pub fn snapshot(workspace: &Path) -> Snapshot {
-    list(workspace).into_iter().map(|e| (e.path, (e.size, e.mtime_ns, e.ino))).collect()
+    list(workspace)
+        .into_iter()
+        .map(|e| (e.path, (e.size, e.mtime_ns, e.ino)))
+        .collect()
 }
 
 pub fn list(workspace: &Path) -> Vec<Entry> {
-    paths::walk(workspace, Some(&RelPath::from_parts(vec![ARTIFACTS_DIR.into()])))
+    paths::walk(
+        workspace,
+        Some(&RelPath::from_parts(vec![ARTIFACTS_DIR.into()])),
+    )
 }
 
 /// Paths that are new or different in `after`, sorted.
 pub fn changed(before: &Snapshot, after: &Snapshot) -> Vec<String> {
-    let mut v: Vec<String> = after.iter().filter(|(p, meta)| before.get(*p) != Some(meta)).map(|(p, _)| p.clone()).collect();
+    let mut v: Vec<String> = after
+        .iter()
+        .filter(|(p, meta)| before.get(*p) != Some(meta))
+        .map(|(p, _)| p.clone())
+        .collect();
     v.sort();
     v
 }
@@ -41,7 +54,10 @@ pub fn sha256_hex(mut reader: impl Read) -> std::io::Result<String> {
 
 /// Media type by extension: what the agents produce, plus the common data formats.
 pub fn mime_for(path: &str) -> &'static str {
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     match ext.as_str() {
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
@@ -69,14 +85,21 @@ mod tests {
 
     #[test]
     fn diff_finds_new_and_changed() {
-        let before: Snapshot = [("artifacts/a.png".to_string(), (1, 1, 1)), ("artifacts/b.csv".to_string(), (2, 2, 2))].into();
+        let before: Snapshot = [
+            ("artifacts/a.png".to_string(), (1, 1, 1)),
+            ("artifacts/b.csv".to_string(), (2, 2, 2)),
+        ]
+        .into();
         let after: Snapshot = [
             ("artifacts/a.png".to_string(), (1, 1, 1)),
             ("artifacts/b.csv".to_string(), (3, 5, 2)),
             ("artifacts/c.json".to_string(), (1, 1, 9)),
         ]
         .into();
-        assert_eq!(changed(&before, &after), vec!["artifacts/b.csv", "artifacts/c.json"]);
+        assert_eq!(
+            changed(&before, &after),
+            vec!["artifacts/b.csv", "artifacts/c.json"]
+        );
     }
 
     #[test]
@@ -84,6 +107,9 @@ mod tests {
         assert_eq!(mime_for("artifacts/chart.PNG"), "image/png");
         assert_eq!(mime_for("x/report.pdf"), "application/pdf");
         assert_eq!(mime_for("noext"), "application/octet-stream");
-        assert_eq!(sha256_hex(&b"abc"[..]).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(&b"abc"[..]).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -21,19 +21,40 @@ impl From<Network> for NetworkPolicy {
 }
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "dynamic-executor", version, about = "Runs untrusted Python for AI agents in sandboxed per-session workers")]
+#[command(
+    name = "dynamic-executor",
+    version,
+    args_override_self = true,
+    about = "Runs untrusted Python for AI agents in sandboxed per-session workers"
+)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "EXECUTOR_BIND", default_value = "0.0.0.0:8080")]
     pub bind: SocketAddr,
 
     /// Directory holding one workspace per session (created 0711 if missing).
-    #[arg(long, env = "EXECUTOR_WORKSPACE_ROOT", default_value = "/tmp/dynamic-executor")]
+    #[arg(
+        long,
+        env = "EXECUTOR_WORKSPACE_ROOT",
+        default_value = "/tmp/dynamic-executor"
+    )]
     pub workspace_root: PathBuf,
 
     /// Python interpreter the zygote runs (a venv with sandbox/requirements.txt installed).
-    #[arg(long, env = "EXECUTOR_PYTHON", default_value = "/opt/dynamic-executor/venv/bin/python3")]
+    #[arg(
+        long,
+        env = "EXECUTOR_PYTHON",
+        default_value = "/opt/dynamic-executor/venv/bin/python3"
+    )]
     pub python: PathBuf,
+
+    /// Where the zygote keeps matplotlib's font cache, so restarts do not rebuild it.
+    #[arg(
+        long,
+        env = "EXECUTOR_MPL_CACHE_DIR",
+        default_value = "/var/cache/dynamic-executor/matplotlib"
+    )]
+    pub mpl_cache_dir: PathBuf,
 
     /// Directory with zygote.py and worker.py (default: next to the binary's source tree).
     #[arg(long, env = "EXECUTOR_SANDBOX_DIR")]
@@ -44,8 +65,12 @@ pub struct Config {
     pub sandbox_lib: Option<PathBuf>,
 
     /// Modules the zygote imports before forking; missing ones are skipped and reported.
-    #[arg(long, env = "EXECUTOR_PRELOAD", value_delimiter = ',',
-          default_value = "numpy,pandas,matplotlib,matplotlib.pyplot,json,csv,datetime")]
+    #[arg(
+        long,
+        env = "EXECUTOR_PRELOAD",
+        value_delimiter = ',',
+        default_value = "numpy,pandas,matplotlib,matplotlib.pyplot,json,csv,datetime"
+    )]
     pub preload: Vec<String>,
 
     /// Default per-execution timeout in seconds.
@@ -121,7 +146,11 @@ pub struct Config {
     pub uid_count: u32,
 
     /// Cookie set on session creation so a load balancer can pin the client to this instance.
-    #[arg(long, env = "EXECUTOR_STICKY_COOKIE", default_value = "dynexec_session")]
+    #[arg(
+        long,
+        env = "EXECUTOR_STICKY_COOKIE",
+        default_value = "dynexec_session"
+    )]
     pub sticky_cookie: String,
 
     /// This instance's id in responses (random when unset).
@@ -131,9 +160,9 @@ pub struct Config {
 
 impl Config {
     pub fn sandbox_dir(&self) -> PathBuf {
-        self.sandbox_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox/python")))
+        self.sandbox_dir.clone().unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox/python"))
+        })
     }
 
     pub fn sandbox_lib(&self) -> PathBuf {

@@ -33,7 +33,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            SessionNotFound(_) | ExecutionNotFound(_) | FileNotFound(_) | NotFound(_) => StatusCode::NOT_FOUND,
+            SessionNotFound(_) | ExecutionNotFound(_) | FileNotFound(_) | NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             SessionBusy(_) | SessionExists(_) => StatusCode::CONFLICT,
             TooManySessions(_) | Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             BadRequest(_) | BadJson(_) | BadPath(_) => StatusCode::BAD_REQUEST,
@@ -74,12 +76,22 @@ impl ApiError {
         match self {
             SessionNotFound(id) => format!("no session `{id}` on this instance"),
             ExecutionNotFound(id) => format!("no execution `{id}` in this session"),
-            SessionBusy(id) => format!("session `{id}` is running another execution; retry when it finishes"),
+            SessionBusy(id) => {
+                format!("session `{id}` is running another execution; retry when it finishes")
+            }
             SessionExists(id) => format!("a session `{id}` already exists"),
-            TooManySessions(n) => format!("this instance already holds its maximum of {n} sessions"),
-            BadRequest(m) | BadJson(m) | UnsupportedMediaType(m) | BadPath(m) | PathForbidden(m) => m.clone(),
+            TooManySessions(n) => {
+                format!("this instance already holds its maximum of {n} sessions")
+            }
+            BadRequest(m)
+            | BadJson(m)
+            | UnsupportedMediaType(m)
+            | BadPath(m)
+            | PathForbidden(m) => m.clone(),
             FileNotFound(p) => format!("no file `{p}`"),
-            PayloadTooLarge => "request body is larger than this server accepts (EXECUTOR_MAX_UPLOAD_MB)".into(),
+            PayloadTooLarge => {
+                "request body is larger than this server accepts (EXECUTOR_MAX_UPLOAD_MB)".into()
+            }
             RangeNotSatisfiable(len) => format!("range outside the file's {len} bytes"),
             NotFound(p) => format!("no route for `{p}`"),
             MethodNotAllowed => "method not allowed on this route".into(),
@@ -95,10 +107,15 @@ impl IntoResponse for ApiError {
             tracing::error!(cause = %cause, "internal error");
         }
         let status = self.status();
-        let mut resp = (status, Json(json!({"error": {"code": self.code(), "message": self.message()}}))).into_response();
+        let mut resp = (
+            status,
+            Json(json!({"error": {"code": self.code(), "message": self.message()}})),
+        )
+            .into_response();
         if let ApiError::RangeNotSatisfiable(len) = self {
             if let Ok(v) = format!("bytes */{len}").parse() {
-                resp.headers_mut().insert(axum::http::header::CONTENT_RANGE, v);
+                resp.headers_mut()
+                    .insert(axum::http::header::CONTENT_RANGE, v);
             }
         }
         resp

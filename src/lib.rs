@@ -28,15 +28,28 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let config = Arc::new(config);
     sessions::workspace::init_root(&config.workspace_root)?;
+    std::fs::create_dir_all(&config.mpl_cache_dir)?;
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
-    let instance_id: Arc<str> = config.instance_id.clone().unwrap_or_else(|| format!("{:08x}", rand::random::<u32>())).into();
+    let instance_id: Arc<str> = config
+        .instance_id
+        .clone()
+        .unwrap_or_else(|| format!("{:08x}", rand::random::<u32>()))
+        .into();
     tracing::info!(addr = %addr, instance_id = %instance_id, "listening");
     kill_leftovers(&config);
     let zygote = zygote::Zygote::start(config.clone());
     let sessions = sessions::SessionManager::new(config.clone(), zygote.clone());
-    let state = http::AppState { config, sessions: sessions.clone(), zygote, instance_id, started };
-    axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let state = http::AppState {
+        config,
+        sessions: sessions.clone(),
+        zygote,
+        instance_id,
+        started,
+    };
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     tracing::info!("shutting down: closing sessions");
     sessions.close_all().await;
     Ok(())
@@ -50,7 +63,11 @@ fn kill_leftovers(config: &Config) {
     let range = config.uid_base..config.uid_base.saturating_add(config.uid_count);
     for p in os::procs::all() {
         if range.contains(&p.uid) {
-            tracing::warn!(pid = p.pid, uid = p.uid, "killing a leftover sandboxed process");
+            tracing::warn!(
+                pid = p.pid,
+                uid = p.uid,
+                "killing a leftover sandboxed process"
+            );
             unsafe { libc::kill(p.pid, libc::SIGKILL) };
         }
     }

@@ -26,7 +26,12 @@ pub struct RelPath {
 
 impl RelPath {
     pub fn parse(raw: &str) -> Result<RelPath, ApiError> {
-        let bad = |why: &str| Err(ApiError::BadPath(format!("invalid path `{}`: {why}", raw.escape_debug())));
+        let bad = |why: &str| {
+            Err(ApiError::BadPath(format!(
+                "invalid path `{}`: {why}",
+                raw.escape_debug()
+            )))
+        };
         if raw.is_empty() {
             return bad("empty");
         }
@@ -37,7 +42,9 @@ impl RelPath {
             return bad("contains a NUL byte");
         }
         if raw.starts_with('/') {
-            return bad("absolute paths are not allowed; paths are relative to the session workspace");
+            return bad(
+                "absolute paths are not allowed; paths are relative to the session workspace",
+            );
         }
         if raw.contains('\\') {
             return bad("backslashes are not allowed");
@@ -48,8 +55,12 @@ impl RelPath {
             match part {
                 "" => continue, // tolerate `a//b` and a trailing slash
                 "." | ".." => return bad("`.` and `..` components are not allowed"),
-                p if p.len() > MAX_COMPONENT_BYTES => return bad("a component is longer than 255 bytes"),
-                p if p.chars().any(char::is_control) => return bad("control characters are not allowed"),
+                p if p.len() > MAX_COMPONENT_BYTES => {
+                    return bad("a component is longer than 255 bytes")
+                }
+                p if p.chars().any(char::is_control) => {
+                    return bad("control characters are not allowed")
+                }
                 p => parts.push(p.to_string()),
             }
         }
@@ -88,7 +99,14 @@ fn cstr(name: &str) -> io::Result<CString> {
 
 fn openat(dir: RawFd, name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
     let c = cstr(name)?;
-    let fd = unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC, mode as libc::c_uint) };
+    let fd = unsafe {
+        libc::openat(
+            dir,
+            c.as_ptr(),
+            flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    };
     if fd < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -98,7 +116,12 @@ fn openat(dir: RawFd, name: &str, flags: libc::c_int, mode: libc::mode_t) -> io:
 
 fn open_root(root: &Path) -> io::Result<OwnedFd> {
     let c = cstr(&root.to_string_lossy())?;
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_RDONLY) };
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_RDONLY,
+        )
+    };
     if fd < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -111,9 +134,9 @@ fn path_error(rel: &RelPath, e: io::Error) -> ApiError {
     let p = rel.as_string();
     match e.raw_os_error() {
         Some(libc::ENOENT) => ApiError::FileNotFound(p),
-        Some(libc::ELOOP) | Some(libc::EMLINK) => {
-            ApiError::PathForbidden(format!("`{p}` goes through a symbolic link; links are never followed"))
-        }
+        Some(libc::ELOOP) | Some(libc::EMLINK) => ApiError::PathForbidden(format!(
+            "`{p}` goes through a symbolic link; links are never followed"
+        )),
         Some(libc::ENOTDIR) => ApiError::FileNotFound(p),
         Some(libc::EISDIR) => ApiError::BadPath(format!("`{p}` is a directory")),
         Some(libc::ENAMETOOLONG) => ApiError::BadPath(format!("`{p}` is too long")),
@@ -123,7 +146,11 @@ fn path_error(rel: &RelPath, e: io::Error) -> ApiError {
 
 /// Opens the directory holding `rel`'s last component, optionally creating missing
 /// directories owned by `owner`.
-fn open_parent(root: &Path, rel: &RelPath, create_owner: Option<Option<u32>>) -> io::Result<OwnedFd> {
+fn open_parent(
+    root: &Path,
+    rel: &RelPath,
+    create_owner: Option<Option<u32>>,
+) -> io::Result<OwnedFd> {
     let mut dir = open_root(root)?;
     for part in &rel.parts[..rel.parts.len() - 1] {
         let flags = libc::O_DIRECTORY | libc::O_RDONLY;
@@ -143,10 +170,25 @@ fn open_parent(root: &Path, rel: &RelPath, create_owner: Option<Option<u32>>) ->
                 }
                 sub
             }
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENOTDIR)
+                    && is_symlink_at(dir.as_raw_fd(), part) =>
+            {
+                return Err(io::Error::from_raw_os_error(libc::ELOOP));
+            }
             Err(e) => return Err(e),
         };
     }
     Ok(dir)
+}
+
+fn is_symlink_at(dir: RawFd, name: &str) -> bool {
+    let Ok(c) = cstr(name) else { return false };
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    unsafe {
+        libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0
+            && (st.st_mode & libc::S_IFMT) == libc::S_IFLNK
+    }
 }
 
 fn chown_fd(fd: RawFd, uid: u32) -> io::Result<()> {
@@ -166,27 +208,53 @@ pub struct Opened {
 /// not own is refused: that is what a hard link to someone else's file looks like.
 pub fn open_read(root: &Path, rel: &RelPath, owner: Option<u32>) -> Result<Opened, ApiError> {
     let dir = open_parent(root, rel, None).map_err(|e| path_error(rel, e))?;
-    let fd = openat(dir.as_raw_fd(), rel.file_name(), libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(|e| path_error(rel, e))?;
+    let fd = openat(
+        dir.as_raw_fd(),
+        rel.file_name(),
+        libc::O_RDONLY | libc::O_NONBLOCK,
+        0,
+    )
+    .map_err(|e| path_error(rel, e))?;
     let file = File::from(fd);
     let meta = file.metadata()?;
     if meta.is_dir() {
-        return Err(ApiError::BadPath(format!("`{}` is a directory", rel.as_string())));
+        return Err(ApiError::BadPath(format!(
+            "`{}` is a directory",
+            rel.as_string()
+        )));
     }
     if !meta.is_file() {
-        return Err(ApiError::PathForbidden(format!("`{}` is not a regular file", rel.as_string())));
+        return Err(ApiError::PathForbidden(format!(
+            "`{}` is not a regular file",
+            rel.as_string()
+        )));
     }
     if owner.is_some_and(|uid| meta.uid() != uid) {
-        return Err(ApiError::PathForbidden(format!("`{}` is not the session's own file", rel.as_string())));
+        return Err(ApiError::PathForbidden(format!(
+            "`{}` is not the session's own file",
+            rel.as_string()
+        )));
     }
     Ok(Opened { file, meta })
 }
 
 /// Writes `data` to `rel` atomically (temp file + rename), creating parent directories; the
 /// file and new directories are owned by `owner` so the sandboxed code can use them.
-pub fn write_atomic(root: &Path, rel: &RelPath, data: &[u8], owner: Option<u32>) -> Result<u64, ApiError> {
+pub fn write_atomic(
+    root: &Path,
+    rel: &RelPath,
+    data: &[u8],
+    owner: Option<u32>,
+) -> Result<u64, ApiError> {
     let dir = open_parent(root, rel, Some(owner)).map_err(|e| path_error(rel, e))?;
     let tmp = format!(".upload-{:016x}.tmp", rand::random::<u64>());
-    let fd = openat(dir.as_raw_fd(), &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600).map_err(|e| path_error(rel, e))?;
+    let fd = openat(
+        dir.as_raw_fd(),
+        &tmp,
+        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+        0o600,
+    )
+    .map_err(|e| path_error(rel, e))?;
     let mut file = File::from(fd);
     let cleanup = |e: io::Error| {
         if let Ok(c) = cstr(&tmp) {
@@ -228,12 +296,21 @@ pub struct Entry {
 /// Directories the walk cannot open are skipped, not fatal.
 pub fn walk(root: &Path, sub: Option<&RelPath>) -> Vec<Entry> {
     let mut out = Vec::new();
-    let Ok(rootfd) = open_root(root) else { return out };
+    let Ok(rootfd) = open_root(root) else {
+        return out;
+    };
     let start = match sub {
         None => rootfd,
         Some(rel) => {
-            let Ok(parent) = open_parent(root, rel, None) else { return out };
-            match openat(parent.as_raw_fd(), rel.file_name(), libc::O_DIRECTORY | libc::O_RDONLY, 0) {
+            let Ok(parent) = open_parent(root, rel, None) else {
+                return out;
+            };
+            match openat(
+                parent.as_raw_fd(),
+                rel.file_name(),
+                libc::O_DIRECTORY | libc::O_RDONLY,
+                0,
+            ) {
                 Ok(d) => d,
                 Err(_) => return out,
             }
@@ -250,24 +327,38 @@ fn walk_dir(dir: &OwnedFd, prefix: Option<String>, depth: usize, out: &mut Vec<E
         return;
     }
     // /proc/self/fd/N names exactly the directory we opened, whatever happens to its path.
-    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) else { return };
+    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
+        return;
+    };
     for entry in entries.flatten() {
         if out.len() >= MAX_WALK_ENTRIES {
             return;
         }
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
         let Ok(ft) = entry.file_type() else { continue };
         let path = match &prefix {
             Some(p) => format!("{p}/{name}"),
             None => name.clone(),
         };
         if ft.is_dir() {
-            if let Ok(sub) = openat(dir.as_raw_fd(), &name, libc::O_DIRECTORY | libc::O_RDONLY, 0) {
+            if let Ok(sub) = openat(
+                dir.as_raw_fd(),
+                &name,
+                libc::O_DIRECTORY | libc::O_RDONLY,
+                0,
+            ) {
                 walk_dir(&sub, Some(path), depth + 1, out);
             }
         } else if ft.is_file() {
             if let Some(meta) = stat_at(dir.as_raw_fd(), &name) {
-                out.push(Entry { path, size: meta.st_size as u64, mtime_ns: meta.st_mtime as i128 * 1_000_000_000 + meta.st_mtime_nsec as i128, ino: meta.st_ino });
+                out.push(Entry {
+                    path,
+                    size: meta.st_size as u64,
+                    mtime_ns: meta.st_mtime as i128 * 1_000_000_000 + meta.st_mtime_nsec as i128,
+                    ino: meta.st_ino,
+                });
             }
         }
     }
@@ -286,7 +377,17 @@ mod tests {
 
     #[test]
     fn rejects_escapes() {
-        for bad in ["", "/etc/passwd", "../x", "data/../../x", "a/./b", "a\0b", "a\\b", "..", "/"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "data/../../x",
+            "a/./b",
+            "a\0b",
+            "a\\b",
+            "..",
+            "/",
+        ] {
             assert!(RelPath::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(RelPath::parse(&"a".repeat(300)).is_err());
@@ -295,10 +396,16 @@ mod tests {
 
     #[test]
     fn accepts_and_normalises() {
-        assert_eq!(RelPath::parse("data//x.csv/").unwrap().as_string(), "data/x.csv");
+        assert_eq!(
+            RelPath::parse("data//x.csv/").unwrap().as_string(),
+            "data/x.csv"
+        );
         // NFD 한 (U+1112 U+1161 U+11AB) becomes NFC U+D55C.
         let nfd = "data/\u{1112}\u{1161}\u{11AB}.csv";
-        assert_eq!(RelPath::parse(nfd).unwrap().as_string(), "data/\u{D55C}.csv");
+        assert_eq!(
+            RelPath::parse(nfd).unwrap().as_string(),
+            "data/\u{D55C}.csv"
+        );
     }
 
     #[test]
@@ -307,11 +414,17 @@ mod tests {
         std::fs::create_dir(dir.path().join("artifacts")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("artifacts/x")).unwrap();
         std::os::unix::fs::symlink("/etc", dir.path().join("etc")).unwrap();
-        let err = open_read(dir.path(), &RelPath::parse("artifacts/x").unwrap(), None).err().unwrap();
+        let err = open_read(dir.path(), &RelPath::parse("artifacts/x").unwrap(), None)
+            .err()
+            .unwrap();
         assert_eq!(err.code(), "path_forbidden");
-        let err = open_read(dir.path(), &RelPath::parse("etc/passwd").unwrap(), None).err().unwrap();
+        let err = open_read(dir.path(), &RelPath::parse("etc/passwd").unwrap(), None)
+            .err()
+            .unwrap();
         assert_eq!(err.code(), "path_forbidden");
-        assert!(write_atomic(dir.path(), &RelPath::parse("etc/evil").unwrap(), b"x", None).is_err());
+        assert!(
+            write_atomic(dir.path(), &RelPath::parse("etc/evil").unwrap(), b"x", None).is_err()
+        );
         assert!(!Path::new("/etc/evil").exists());
         assert!(walk(dir.path(), None).is_empty());
     }

@@ -39,7 +39,13 @@ pub struct WorkerEvent {
 }
 
 impl Worker {
-    pub async fn connect(pid: i32, chan: OwnedFd, out: OwnedFd, err: OwnedFd, generation: u64) -> Result<Worker, String> {
+    pub async fn connect(
+        pid: i32,
+        chan: OwnedFd,
+        out: OwnedFd,
+        err: OwnedFd,
+        generation: u64,
+    ) -> Result<Worker, String> {
         let io = |e: std::io::Error| e.to_string();
         for fd in [&chan, &out, &err] {
             set_nonblocking(fd.as_raw_fd()).map_err(io)?;
@@ -47,8 +53,19 @@ impl Worker {
         let chan = UnixStream::from_std(std::os::unix::net::UnixStream::from(chan)).map_err(io)?;
         let stdout = pipe::Receiver::from_owned_fd(out).map_err(io)?;
         let stderr = pipe::Receiver::from_owned_fd(err).map_err(io)?;
-        let chan = Channel { stream: chan, buf: Vec::new(), lost: false };
-        let mut w = Worker { pid, sandbox: Value::Null, generation, chan, stdout, stderr };
+        let chan = Channel {
+            stream: chan,
+            buf: Vec::new(),
+            lost: false,
+        };
+        let mut w = Worker {
+            pid,
+            sandbox: Value::Null,
+            generation,
+            chan,
+            stdout,
+            stderr,
+        };
         let ready = tokio::time::timeout(Duration::from_secs(30), w.chan.next_event())
             .await
             .map_err(|_| "the worker did not become ready in time".to_string())?;
@@ -57,9 +74,10 @@ impl Worker {
                 w.sandbox = ev.rest.get("sandbox").cloned().unwrap_or(Value::Null);
                 Ok(w)
             }
-            Some(ev) if ev.ev == "sandbox_failed" => {
-                Err(format!("the worker could not enter its sandbox: {}", ev.rest.get("error").and_then(Value::as_str).unwrap_or("?")))
-            }
+            Some(ev) if ev.ev == "sandbox_failed" => Err(format!(
+                "the worker could not enter its sandbox: {}",
+                ev.rest.get("error").and_then(Value::as_str).unwrap_or("?")
+            )),
             _ => Err("the worker died while starting".into()),
         }
     }
@@ -102,5 +120,4 @@ impl Channel {
             }
         }
     }
-
 }

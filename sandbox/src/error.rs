@@ -9,10 +9,16 @@ pub struct SandboxError {
 
 impl SandboxError {
     pub fn os(step: &'static str) -> Self {
-        SandboxError { step, detail: std::io::Error::last_os_error().to_string() }
+        SandboxError {
+            step,
+            detail: std::io::Error::last_os_error().to_string(),
+        }
     }
     pub fn msg(step: &'static str, detail: impl Into<String>) -> Self {
-        SandboxError { step, detail: detail.into() }
+        SandboxError {
+            step,
+            detail: detail.into(),
+        }
     }
 }
 

@@ -8,8 +8,14 @@ pub fn close_all_above(first: u32) -> Result<(), SandboxError> {
         return Ok(());
     }
     // Old kernels or seccomp profiles without close_range: close one by one.
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    check("fd_hygiene", unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } as libc::c_long)?;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    check(
+        "fd_hygiene",
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } as libc::c_long,
+    )?;
     let max = lim.rlim_cur.min(1 << 20) as i32;
     for fd in first as i32..max {
         unsafe { libc::close(fd) };

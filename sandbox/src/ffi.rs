@@ -20,14 +20,23 @@ fn write_out(out: *mut u8, out_len: usize, text: &str) {
 /// # Safety
 /// `policy` must point to `len` readable bytes and `out` to `out_len` writable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn dynexec_sandbox_enter(policy: *const u8, len: usize, out: *mut u8, out_len: usize) -> i32 {
+pub unsafe extern "C" fn dynexec_sandbox_enter(
+    policy: *const u8,
+    len: usize,
+    out: *mut u8,
+    out_len: usize,
+) -> i32 {
     let bytes = std::slice::from_raw_parts(policy, len);
     let result = serde_json::from_slice::<Policy>(bytes)
         .map_err(|e| format!("sandbox policy is not valid JSON: {e}"))
         .and_then(|p| crate::enter(&p).map_err(|e| e.to_string()));
     match result {
         Ok(report) => {
-            write_out(out, out_len, &serde_json::to_string(&report).unwrap_or_default());
+            write_out(
+                out,
+                out_len,
+                &serde_json::to_string(&report).unwrap_or_default(),
+            );
             0
         }
         Err(msg) => {

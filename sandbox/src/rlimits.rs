@@ -1,8 +1,15 @@
 use crate::error::{check, SandboxError};
 use crate::policy::{Report, RlimitPolicy};
 
-fn set(step: &'static str, resource: libc::__rlimit_resource_t, value: u64) -> Result<(), SandboxError> {
-    let lim = libc::rlimit { rlim_cur: value, rlim_max: value };
+fn set(
+    step: &'static str,
+    resource: libc::__rlimit_resource_t,
+    value: u64,
+) -> Result<(), SandboxError> {
+    let lim = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
     check(step, unsafe { libc::setrlimit(resource, &lim) } as _)
 }
 

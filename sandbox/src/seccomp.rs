@@ -7,8 +7,8 @@
 use crate::error::SandboxError;
 use crate::policy::NetworkPolicy;
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition as Cond,
-    SeccompFilter, SeccompRule, TargetArch,
+    BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op,
+    SeccompCondition as Cond, SeccompFilter, SeccompRule, TargetArch,
 };
 use std::collections::BTreeMap;
 
@@ -104,26 +104,48 @@ pub fn deny_filter(network: NetworkPolicy) -> Result<BpfProgram, SandboxError> {
     // re-enable things like READ_IMPLIES_EXEC or disable ASLR.
     rules.insert(
         libc::SYS_personality,
-        vec![rule(vec![cond(0, Len::Dword, Op::Ne, 0), cond(0, Len::Dword, Op::Ne, 0xffff_ffff)])],
+        vec![rule(vec![
+            cond(0, Len::Dword, Op::Ne, 0),
+            cond(0, Len::Dword, Op::Ne, 0xffff_ffff),
+        ])],
     );
     if network == NetworkPolicy::Deny {
         rules.insert(
             libc::SYS_socket,
-            vec![rule(vec![cond(0, Len::Dword, Op::Ne, libc::AF_UNIX as u64)])],
+            vec![rule(vec![cond(
+                0,
+                Len::Dword,
+                Op::Ne,
+                libc::AF_UNIX as u64,
+            )])],
         );
     }
-    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), ARCH)
-        .map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
-    filter.try_into().map_err(|e: seccompiler::BackendError| SandboxError::msg("seccomp", e.to_string()))
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        ARCH,
+    )
+    .map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
+    filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| SandboxError::msg("seccomp", e.to_string()))
 }
 
 /// Filter B: `clone3` → ENOSYS (its flags live in memory a BPF filter cannot read).
 pub fn clone3_filter() -> Result<BpfProgram, SandboxError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     rules.insert(libc::SYS_clone3, vec![]);
-    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), ARCH)
-        .map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
-    filter.try_into().map_err(|e: seccompiler::BackendError| SandboxError::msg("seccomp", e.to_string()))
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        ARCH,
+    )
+    .map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
+    filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| SandboxError::msg("seccomp", e.to_string()))
 }
 
 /// Installs both filters on the calling thread (the worker is single-threaded here).

@@ -7,7 +7,10 @@ pub fn reset_mask_and_setsid() -> Result<(), SandboxError> {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        check("signals", libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) as _)?;
+        check(
+            "signals",
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) as _,
+        )?;
         check("setsid", libc::setsid() as _)?;
     }
     Ok(())
@@ -15,10 +18,16 @@ pub fn reset_mask_and_setsid() -> Result<(), SandboxError> {
 
 /// Arms PDEATHSIG (after the uid switch, which clears it) so the worker dies with the zygote.
 pub fn die_with_parent(expected_parent: Option<i32>) -> Result<(), SandboxError> {
-    check("pdeathsig", unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } as _)?;
+    check(
+        "pdeathsig",
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } as _,
+    )?;
     if let Some(ppid) = expected_parent {
         if unsafe { libc::getppid() } != ppid {
-            return Err(SandboxError::msg("pdeathsig", "zygote died before the worker was armed"));
+            return Err(SandboxError::msg(
+                "pdeathsig",
+                "zygote died before the worker was armed",
+            ));
         }
     }
     Ok(())
@@ -26,5 +35,8 @@ pub fn die_with_parent(expected_parent: Option<i32>) -> Result<(), SandboxError>
 
 /// No setuid binary or file capability can give sandboxed code privileges back.
 pub fn no_new_privs() -> Result<(), SandboxError> {
-    check("no_new_privs", unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as _)
+    check(
+        "no_new_privs",
+        unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as _,
+    )
 }

@@ -8,7 +8,11 @@ pub struct OutputBuffer {
 
 impl OutputBuffer {
     pub fn new(cap: usize) -> Self {
-        OutputBuffer { bytes: Vec::new(), cap, overflowed: false }
+        OutputBuffer {
+            bytes: Vec::new(),
+            cap,
+            overflowed: false,
+        }
     }
 
     /// Appends a chunk; returns false once the stream went over its cap (the excess is dropped).

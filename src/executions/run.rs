@@ -81,7 +81,13 @@ enum Phase {
     Killed,
 }
 
-pub async fn run(worker: &mut Worker, msg: &Value, limits: &RunLimits, stopper: Stopper, cancel: Arc<Notify>) -> RawRun {
+pub async fn run(
+    worker: &mut Worker,
+    msg: &Value,
+    limits: &RunLimits,
+    stopper: Stopper,
+    cancel: Arc<Notify>,
+) -> RawRun {
     let mut raw = RawRun {
         status: Outcome::WorkerLost,
         error: None,
@@ -163,18 +169,32 @@ pub async fn run(worker: &mut Worker, msg: &Value, limits: &RunLimits, stopper: 
     raw
 }
 
-fn take_chunk(buf: &mut OutputBuffer, events: &mut Vec<ExecEvent>, chunk: &[u8], stdout: bool) -> bool {
+fn take_chunk(
+    buf: &mut OutputBuffer,
+    events: &mut Vec<ExecEvent>,
+    chunk: &[u8],
+    stdout: bool,
+) -> bool {
     if buf.overflowed() {
         return false;
     }
     let ok = buf.push(chunk);
     let data = String::from_utf8_lossy(chunk).into_owned();
-    events.push(if stdout { ExecEvent::Stdout { data } } else { ExecEvent::Stderr { data } });
+    events.push(if stdout {
+        ExecEvent::Stdout { data }
+    } else {
+        ExecEvent::Stderr { data }
+    });
     ok
 }
 
 /// Output written before the result message is already in the pipe: read it without waiting.
-fn drain(pipe: &mut tokio::net::unix::pipe::Receiver, buf: &mut OutputBuffer, events: &mut Vec<ExecEvent>, stdout: bool) {
+fn drain(
+    pipe: &mut tokio::net::unix::pipe::Receiver,
+    buf: &mut OutputBuffer,
+    events: &mut Vec<ExecEvent>,
+    stdout: bool,
+) {
     let mut chunk = vec![0u8; 64 << 10];
     while let Ok(n) = pipe.try_read(&mut chunk) {
         if n == 0 || !take_chunk(buf, events, &chunk[..n], stdout) {
@@ -186,13 +206,19 @@ fn drain(pipe: &mut tokio::net::unix::pipe::Receiver, buf: &mut OutputBuffer, ev
 fn lost_error() -> ErrorInfo {
     ErrorInfo {
         kind: "WorkerLost".into(),
-        message: "the session's worker process died; its variables are gone (files are kept)".into(),
+        message: "the session's worker process died; its variables are gone (files are kept)"
+            .into(),
         line: None,
         traceback: String::new(),
     }
 }
 
-fn interpret(raw: &mut RawRun, result: Option<serde_json::Map<String, Value>>, reason: Option<Outcome>, limits: &RunLimits) {
+fn interpret(
+    raw: &mut RawRun,
+    result: Option<serde_json::Map<String, Value>>,
+    reason: Option<Outcome>,
+    limits: &RunLimits,
+) {
     let Some(r) = result else {
         raw.status = reason.unwrap_or(Outcome::WorkerLost);
         raw.error = Some(match reason {
@@ -208,14 +234,22 @@ fn interpret(raw: &mut RawRun, result: Option<serde_json::Map<String, Value>>, r
     raw.cpu_ms = r.get("cpu_ms").and_then(Value::as_u64).unwrap_or(0);
     raw.max_rss_kb = r.get("max_rss_kb").and_then(Value::as_u64).unwrap_or(0);
     raw.exit_code = r.get("exit_code").and_then(Value::as_i64);
-    let error: Option<ErrorInfo> = r.get("error").cloned().and_then(|e| serde_json::from_value(e).ok());
+    let error: Option<ErrorInfo> = r
+        .get("error")
+        .cloned()
+        .and_then(|e| serde_json::from_value(e).ok());
     let status = r.get("status").and_then(Value::as_str).unwrap_or("error");
+    // With a reason set, anything short of success is what our interruption caused: a shell
+    // whose children the sweep killed returns -9 before the SIGINT even lands.
     (raw.status, raw.error) = match (status, reason) {
         (_, Some(Outcome::OutputLimit)) => (Outcome::OutputLimit, Some(output_error(limits))),
-        ("interrupted", Some(Outcome::Timeout)) => (Outcome::Timeout, Some(timeout_error(limits, error))),
-        ("interrupted", Some(Outcome::Cancelled)) => (Outcome::Cancelled, Some(cancelled_error(error))),
-        ("interrupted", _) => (Outcome::Error, error.or_else(|| Some(cancelled_error(None)))),
         ("ok", _) => (Outcome::Ok, None),
+        (_, Some(Outcome::Timeout)) => (Outcome::Timeout, Some(timeout_error(limits, error))),
+        (_, Some(Outcome::Cancelled)) => (Outcome::Cancelled, Some(cancelled_error(error))),
+        ("interrupted", _) => (
+            Outcome::Error,
+            error.or_else(|| Some(cancelled_error(None))),
+        ),
         ("oom", _) => (Outcome::Oom, error),
         _ => (Outcome::Error, error),
     };
@@ -224,7 +258,10 @@ fn interpret(raw: &mut RawRun, result: Option<serde_json::Map<String, Value>>, r
 fn timeout_error(limits: &RunLimits, interrupted: Option<ErrorInfo>) -> ErrorInfo {
     ErrorInfo {
         kind: "TimeoutError".into(),
-        message: format!("execution timed out after {} seconds", limits.timeout.as_secs_f64()),
+        message: format!(
+            "execution timed out after {} seconds",
+            limits.timeout.as_secs_f64()
+        ),
         line: interrupted.as_ref().and_then(|e| e.line),
         traceback: interrupted.map(|e| e.traceback).unwrap_or_default(),
     }
@@ -233,7 +270,10 @@ fn timeout_error(limits: &RunLimits, interrupted: Option<ErrorInfo>) -> ErrorInf
 fn output_error(limits: &RunLimits) -> ErrorInfo {
     ErrorInfo {
         kind: "OutputLimitError".into(),
-        message: format!("output exceeded {} bytes per stream; the execution was stopped", limits.output_cap),
+        message: format!(
+            "output exceeded {} bytes per stream; the execution was stopped",
+            limits.output_cap
+        ),
         line: None,
         traceback: String::new(),
     }

@@ -21,11 +21,15 @@ pub enum ByteRange {
 
 /// Parses one range; multi-range and malformed headers get the whole file (RFC 9110 allows it).
 pub fn parse_range(header: Option<&str>, len: u64) -> ByteRange {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return ByteRange::Full };
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return ByteRange::Full;
+    };
     if spec.contains(',') {
         return ByteRange::Full;
     }
-    let Some((a, b)) = spec.trim().split_once('-') else { return ByteRange::Full };
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return ByteRange::Full;
+    };
     let (start, end) = match (a.trim(), b.trim()) {
         ("", "") => return ByteRange::Full,
         ("", suffix) => match suffix.parse::<u64>() {
@@ -49,14 +53,20 @@ pub fn parse_range(header: Option<&str>, len: u64) -> ByteRange {
 }
 
 fn etag_matches(header: Option<&str>, etag: &str) -> bool {
-    header.is_some_and(|h| h.split(',').any(|t| {
-        let t = t.trim();
-        t == "*" || t == etag || t.strip_prefix("W/") == Some(etag)
-    }))
+    header.is_some_and(|h| {
+        h.split(',').any(|t| {
+            let t = t.trim();
+            t == "*" || t == etag || t.strip_prefix("W/") == Some(etag)
+        })
+    })
 }
 
 /// Streams `rel` from the session's workspace.
-pub async fn serve(session: Arc<Session>, rel: RelPath, headers: &HeaderMap) -> ApiResult<Response> {
+pub async fn serve(
+    session: Arc<Session>,
+    rel: RelPath,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     session.touch();
     let ws = session.workspace.clone();
     let owner = session.uid;
@@ -65,7 +75,11 @@ pub async fn serve(session: Arc<Session>, rel: RelPath, headers: &HeaderMap) -> 
     let (file, meta, sha) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
         let opened = paths::open_read(&ws, &rel, owner)?;
         let m = &opened.meta;
-        let key = (m.len(), m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128, m.ino());
+        let key = (
+            m.len(),
+            m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+            m.ino(),
+        );
         let mut file = opened.file;
         let sha = match s.cached_hash(&rel.as_string(), key) {
             Some(h) => h,
@@ -83,7 +97,11 @@ pub async fn serve(session: Arc<Session>, rel: RelPath, headers: &HeaderMap) -> 
 
     let len = meta.len();
     let etag = format!("\"{sha}\"");
-    let header_str = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let header_str = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
     let mut builder = Response::builder()
         .header(header::ETAG, &etag)
         .header(header::ACCEPT_RANGES, "bytes")
@@ -92,7 +110,10 @@ pub async fn serve(session: Arc<Session>, rel: RelPath, headers: &HeaderMap) -> 
         builder = builder.header(header::LAST_MODIFIED, httpdate::fmt_http_date(modified));
     }
     if etag_matches(header_str(header::IF_NONE_MATCH), &etag) {
-        return builder.status(StatusCode::NOT_MODIFIED).body(Body::empty()).map_err(|e| ApiError::Internal(e.to_string()));
+        return builder
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::empty())
+            .map_err(|e| ApiError::Internal(e.to_string()));
     }
     let range_header = match header_str(header::IF_RANGE) {
         Some(tag) if tag.trim() != etag => None,
@@ -157,10 +178,22 @@ mod tests {
     #[test]
     fn ranges() {
         assert_eq!(parse_range(None, 10), ByteRange::Full);
-        assert_eq!(parse_range(Some("bytes=0-3"), 10), ByteRange::Part { start: 0, end: 3 });
-        assert_eq!(parse_range(Some("bytes=5-"), 10), ByteRange::Part { start: 5, end: 9 });
-        assert_eq!(parse_range(Some("bytes=-4"), 10), ByteRange::Part { start: 6, end: 9 });
-        assert_eq!(parse_range(Some("bytes=8-100"), 10), ByteRange::Part { start: 8, end: 9 });
+        assert_eq!(
+            parse_range(Some("bytes=0-3"), 10),
+            ByteRange::Part { start: 0, end: 3 }
+        );
+        assert_eq!(
+            parse_range(Some("bytes=5-"), 10),
+            ByteRange::Part { start: 5, end: 9 }
+        );
+        assert_eq!(
+            parse_range(Some("bytes=-4"), 10),
+            ByteRange::Part { start: 6, end: 9 }
+        );
+        assert_eq!(
+            parse_range(Some("bytes=8-100"), 10),
+            ByteRange::Part { start: 8, end: 9 }
+        );
         assert_eq!(parse_range(Some("bytes=10-"), 10), ByteRange::Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=0-1,3-4"), 10), ByteRange::Full);
         assert_eq!(parse_range(Some("items=0-1"), 10), ByteRange::Full);

@@ -31,7 +31,8 @@ pub fn router(state: AppState) -> Router {
         .merge(v1::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::Extension(extract::BodyLimit(limit)))
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 

@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/health", get(health)).route("/v1/info", get(info))
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/info", get(info))
 }
 
 async fn health(State(s): State<AppState>) -> Json<Value> {

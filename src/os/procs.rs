@@ -24,12 +24,18 @@ fn parse_status(pid: i32, text: &str) -> Option<Proc> {
             uid = u.split_whitespace().next().and_then(|v| v.parse().ok());
         }
     }
-    Some(Proc { pid, ppid: ppid?, uid: uid? })
+    Some(Proc {
+        pid,
+        ppid: ppid?,
+        uid: uid?,
+    })
 }
 
 /// Every live process (zombies excluded: they hold no resources but a pid).
 pub fn all() -> Vec<Proc> {
-    let Ok(dir) = fs::read_dir("/proc") else { return vec![] };
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return vec![];
+    };
     dir.filter_map(|e| {
         let e = e.ok()?;
         let pid: i32 = e.file_name().to_str()?.parse().ok()?;
@@ -41,7 +47,11 @@ pub fn all() -> Vec<Proc> {
 
 /// Live processes whose real uid is `uid`.
 pub fn of_uid(uid: u32) -> Vec<i32> {
-    all().into_iter().filter(|p| p.uid == uid).map(|p| p.pid).collect()
+    all()
+        .into_iter()
+        .filter(|p| p.uid == uid)
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// `root` and all its live descendants.
@@ -66,7 +76,10 @@ pub fn memory_kb(pid: i32) -> Option<(u64, u64)> {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
     };
-    Some((field("Rss:"), field("Private_Clean:") + field("Private_Dirty:")))
+    Some((
+        field("Rss:"),
+        field("Private_Clean:") + field("Private_Dirty:"),
+    ))
 }
 
 #[cfg(test)]
@@ -75,9 +88,18 @@ mod tests {
 
     #[test]
     fn parses_status_and_skips_zombies() {
-        let live = "Name:\tpython\nState:\tS (sleeping)\nPPid:\t7\nUid:\t20001\t20001\t20001\t20001\n";
-        assert_eq!(parse_status(9, live), Some(Proc { pid: 9, ppid: 7, uid: 20001 }));
-        let zombie = "Name:\tpython\nState:\tZ (zombie)\nPPid:\t7\nUid:\t20001\t20001\t20001\t20001\n";
+        let live =
+            "Name:\tpython\nState:\tS (sleeping)\nPPid:\t7\nUid:\t20001\t20001\t20001\t20001\n";
+        assert_eq!(
+            parse_status(9, live),
+            Some(Proc {
+                pid: 9,
+                ppid: 7,
+                uid: 20001
+            })
+        );
+        let zombie =
+            "Name:\tpython\nState:\tZ (zombie)\nPPid:\t7\nUid:\t20001\t20001\t20001\t20001\n";
         assert_eq!(parse_status(9, zombie), None);
     }
 

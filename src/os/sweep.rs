@@ -35,7 +35,9 @@ pub fn signal_uid(uid: u32, sig: libc::c_int) -> std::io::Result<()> {
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
         Ok(())
     } else {
-        Err(std::io::Error::other(format!("uid sweep helper failed (status {status})")))
+        Err(std::io::Error::other(format!(
+            "uid sweep helper failed (status {status})"
+        )))
     }
 }
 

@@ -24,12 +24,17 @@ pub struct SessionManager {
 pub fn validate_id(id: &str) -> ApiResult<()> {
     let ok = !id.is_empty()
         && id.len() <= 128
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         && !id.starts_with(['.', '-']);
     if ok {
         Ok(())
     } else {
-        Err(ApiError::BadRequest("session id must be 1-128 characters of A-Z a-z 0-9 . _ - and not start with . or -".into()))
+        Err(ApiError::BadRequest(
+            "session id must be 1-128 characters of A-Z a-z 0-9 . _ - and not start with . or -"
+                .into(),
+        ))
     }
 }
 
@@ -38,7 +43,9 @@ impl SessionManager {
         let uids = if unsafe { libc::geteuid() } == 0 {
             Some(UidPool::new(config.uid_base, config.uid_count))
         } else {
-            tracing::warn!("not running as root: sessions share the server's uid (degraded isolation)");
+            tracing::warn!(
+                "not running as root: sessions share the server's uid (degraded isolation)"
+            );
             None
         };
         let uids = Arc::new(uids);
@@ -71,7 +78,12 @@ impl SessionManager {
     }
 
     pub fn get(&self, id: &str) -> ApiResult<Arc<Session>> {
-        self.sessions.read().unwrap().get(id).cloned().ok_or_else(|| ApiError::SessionNotFound(id.to_string()))
+        self.sessions
+            .read()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::SessionNotFound(id.to_string()))
     }
 
     pub fn list(&self) -> Vec<Arc<Session>> {
@@ -101,11 +113,16 @@ impl SessionManager {
         }
         let prepared = match self.pool.take(&self.zygote) {
             Some(p) => Ok(p),
-            None => warm_pool::prepare(&self.config, &self.zygote, &self.uids).await.map_err(ApiError::Unavailable),
+            None => warm_pool::prepare(&self.config, &self.zygote, &self.uids)
+                .await
+                .map_err(ApiError::Unavailable),
         };
         let result = prepared.map(|p| {
             let session = Arc::new(Session::new(id.clone(), p));
-            self.sessions.write().unwrap().insert(id.clone(), session.clone());
+            self.sessions
+                .write()
+                .unwrap()
+                .insert(id.clone(), session.clone());
             session
         });
         self.reserved.lock().unwrap().remove(&id);
@@ -113,7 +130,12 @@ impl SessionManager {
     }
 
     pub async fn delete(&self, id: &str) -> ApiResult<()> {
-        let session = self.sessions.write().unwrap().remove(id).ok_or_else(|| ApiError::SessionNotFound(id.to_string()))?;
+        let session = self
+            .sessions
+            .write()
+            .unwrap()
+            .remove(id)
+            .ok_or_else(|| ApiError::SessionNotFound(id.to_string()))?;
         self.close(session).await;
         Ok(())
     }
@@ -124,7 +146,10 @@ impl SessionManager {
             if uid_free {
                 pool.release(uid);
             } else {
-                tracing::error!(uid, "processes of a closed session remain; its uid stays out of the pool");
+                tracing::error!(
+                    uid,
+                    "processes of a closed session remain; its uid stays out of the pool"
+                );
             }
         }
         tracing::info!(session = %session.id, "session closed");
@@ -134,14 +159,18 @@ impl SessionManager {
     async fn reap_forever(self: Arc<Self>) {
         let idle = Duration::from_secs(self.config.idle_ttl_s);
         let lifetime = Duration::from_secs(self.config.max_session_lifetime_s);
-        let tick = (idle.min(lifetime) / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
+        let tick =
+            (idle.min(lifetime) / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
         loop {
             tokio::time::sleep(tick).await;
             let expired: Vec<Arc<Session>> = {
                 let mut sessions = self.sessions.write().unwrap();
                 let ids: Vec<String> = sessions
                     .values()
-                    .filter(|s| (!s.is_busy() && s.idle_for() >= idle) || s.created_instant.elapsed() >= lifetime)
+                    .filter(|s| {
+                        (!s.is_busy() && s.idle_for() >= idle)
+                            || s.created_instant.elapsed() >= lifetime
+                    })
                     .map(|s| s.id.clone())
                     .collect();
                 ids.iter().filter_map(|id| sessions.remove(id)).collect()
@@ -155,7 +184,13 @@ impl SessionManager {
 
     /// Closes every session (shutdown).
     pub async fn close_all(&self) {
-        let all: Vec<Arc<Session>> = self.sessions.write().unwrap().drain().map(|(_, s)| s).collect();
+        let all: Vec<Arc<Session>> = self
+            .sessions
+            .write()
+            .unwrap()
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
         for s in all {
             self.close(s).await;
         }

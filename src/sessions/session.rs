@@ -1,7 +1,7 @@
 //! One session: its workspace, uid and worker, its execution history and what it produced.
 
 use super::warm_pool;
-use crate::artifacts;
+use crate::artifacts::{self, FileKey};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::executions::{self, ExecutionResult, Language, RunLimits, Stopper};
@@ -35,7 +35,7 @@ pub struct Session {
     /// Which execution last wrote each artifact.
     origins: Mutex<HashMap<String, String>>,
     /// sha256 by path, valid while (size, mtime, inode) match.
-    hashes: Mutex<HashMap<String, ((u64, i128, u64), String)>>,
+    hashes: Mutex<HashMap<String, (FileKey, String)>>,
     closed: AtomicBool,
 }
 
@@ -71,7 +71,11 @@ pub struct ExecSpec {
 
 impl Session {
     pub fn new(id: String, prepared: warm_pool::Prepared) -> Session {
-        let meta = Meta { worker_pid: prepared.worker.pid, sandbox: prepared.worker.sandbox.clone(), ..Meta::default() };
+        let meta = Meta {
+            worker_pid: prepared.worker.pid,
+            sandbox: prepared.worker.sandbox.clone(),
+            ..Meta::default()
+        };
         Session {
             id,
             workspace: prepared.workspace,
@@ -141,8 +145,16 @@ impl Session {
 
     /// Runs one execution. A second concurrent one is refused with 409 (`session_busy`):
     /// queueing would hide from the caller that its code has not started.
-    pub async fn execute(&self, spec: ExecSpec, config: &Config, zygote: &Zygote) -> ApiResult<Arc<ExecutionResult>> {
-        let mut slot = self.worker.try_lock().map_err(|_| ApiError::SessionBusy(self.id.clone()))?;
+    pub async fn execute(
+        &self,
+        spec: ExecSpec,
+        config: &Config,
+        zygote: &Zygote,
+    ) -> ApiResult<Arc<ExecutionResult>> {
+        let mut slot = self
+            .worker
+            .try_lock()
+            .map_err(|_| ApiError::SessionBusy(self.id.clone()))?;
         if self.closed.load(Ordering::SeqCst) {
             return Err(ApiError::SessionNotFound(self.id.clone()));
         }
@@ -157,8 +169,23 @@ impl Session {
         self.meta.lock().unwrap().busy = busy;
     }
 
-    async fn execute_locked(&self, slot: &mut Option<Worker>, spec: ExecSpec, config: &Config, zygote: &Zygote) -> ApiResult<Arc<ExecutionResult>> {
+    async fn execute_locked(
+        &self,
+        slot: &mut Option<Worker>,
+        spec: ExecSpec,
+        config: &Config,
+        zygote: &Zygote,
+    ) -> ApiResult<Arc<ExecutionResult>> {
         let mut state_preserved = true;
+        let current = zygote.generation.load(Ordering::SeqCst);
+        // A worker of an older zygote died with it (PDEATHSIG); one that is gone for any
+        // other reason is replaced too, before the code is sent rather than after it fails.
+        if slot
+            .as_ref()
+            .is_some_and(|w| w.generation != current || unsafe { libc::kill(w.pid, 0) } != 0)
+        {
+            *slot = None;
+        }
         if slot.is_none() {
             *slot = Some(self.respawn(config, zygote).await?);
             state_preserved = false;
@@ -171,7 +198,9 @@ impl Session {
         };
         let id = format!("e{:06}-{:08x}", n, rand::random::<u32>());
         let ws = self.workspace.clone();
-        let before = tokio::task::spawn_blocking(move || artifacts::snapshot(&ws)).await.unwrap_or_default();
+        let before = tokio::task::spawn_blocking(move || artifacts::snapshot(&ws))
+            .await
+            .unwrap_or_default();
         let started = SystemTime::now();
         let t0 = Instant::now();
         let msg = json!({
@@ -191,7 +220,9 @@ impl Session {
             *slot = None;
         }
         let ws = self.workspace.clone();
-        let after = tokio::task::spawn_blocking(move || artifacts::snapshot(&ws)).await.unwrap_or_default();
+        let after = tokio::task::spawn_blocking(move || artifacts::snapshot(&ws))
+            .await
+            .unwrap_or_default();
         let produced = artifacts::changed(&before, &after);
         {
             let mut origins = self.origins.lock().unwrap();
@@ -245,19 +276,32 @@ impl Session {
     }
 
     pub fn execution(&self, id: &str) -> Option<Arc<ExecutionResult>> {
-        self.history.lock().unwrap().iter().find(|r| r.id == id).cloned()
+        self.history
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
     }
 
     pub fn origin_of(&self, path: &str) -> Option<String> {
         self.origins.lock().unwrap().get(path).cloned()
     }
 
-    pub fn cached_hash(&self, path: &str, key: (u64, i128, u64)) -> Option<String> {
-        self.hashes.lock().unwrap().get(path).filter(|(k, _)| *k == key).map(|(_, h)| h.clone())
+    pub fn cached_hash(&self, path: &str, key: FileKey) -> Option<String> {
+        self.hashes
+            .lock()
+            .unwrap()
+            .get(path)
+            .filter(|(k, _)| *k == key)
+            .map(|(_, h)| h.clone())
     }
 
-    pub fn store_hash(&self, path: &str, key: (u64, i128, u64), hash: String) {
-        self.hashes.lock().unwrap().insert(path.to_string(), (key, hash));
+    pub fn store_hash(&self, path: &str, key: FileKey, hash: String) {
+        self.hashes
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), (key, hash));
     }
 
     /// Kills every process of the session and deletes its workspace. Returns whether the uid

@@ -17,7 +17,14 @@ struct Inner {
 
 impl UidPool {
     pub fn new(base: u32, count: u32) -> UidPool {
-        UidPool { inner: Mutex::new(Inner { free: VecDeque::new(), next_fresh: base, end: base.saturating_add(count), in_use: BTreeSet::new() }) }
+        UidPool {
+            inner: Mutex::new(Inner {
+                free: VecDeque::new(),
+                next_fresh: base,
+                end: base.saturating_add(count),
+                in_use: BTreeSet::new(),
+            }),
+        }
     }
 
     /// A uid no session uses; recycled ones are handed out least-recently-freed first.
@@ -55,7 +62,11 @@ mod tests {
     #[test]
     fn allocates_distinct_and_recycles_last() {
         let p = UidPool::new(100, 3);
-        let (a, b, c) = (p.allocate().unwrap(), p.allocate().unwrap(), p.allocate().unwrap());
+        let (a, b, c) = (
+            p.allocate().unwrap(),
+            p.allocate().unwrap(),
+            p.allocate().unwrap(),
+        );
         assert_eq!((a, b, c), (100, 101, 102));
         assert_eq!(p.allocate(), None);
         p.release(b);

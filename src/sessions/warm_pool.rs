@@ -25,7 +25,11 @@ pub struct WarmPool {
 
 impl WarmPool {
     pub fn new(uids: Arc<Option<UidPool>>) -> Arc<WarmPool> {
-        Arc::new(WarmPool { ready: Mutex::new(Vec::new()), refill: Notify::new(), uids })
+        Arc::new(WarmPool {
+            ready: Mutex::new(Vec::new()),
+            refill: Notify::new(),
+            uids,
+        })
     }
 
     /// A prepared worker of the current zygote generation, if one is waiting.
@@ -49,12 +53,19 @@ impl WarmPool {
     }
 
     /// Keeps `config.warm_workers` prepared workers around, forever.
-    pub async fn keep_filled(self: Arc<Self>, config: Arc<Config>, zygote: Arc<Zygote>, uids: Arc<Option<UidPool>>) {
+    pub async fn keep_filled(
+        self: Arc<Self>,
+        config: Arc<Config>,
+        zygote: Arc<Zygote>,
+        uids: Arc<Option<UidPool>>,
+    ) {
         loop {
             let generation = zygote.generation.load(Ordering::SeqCst);
             let old: Vec<Prepared> = {
                 let mut ready = self.ready.lock().unwrap();
-                let (keep, old) = ready.drain(..).partition(|p| p.worker.generation == generation);
+                let (keep, old) = ready
+                    .drain(..)
+                    .partition(|p| p.worker.generation == generation);
                 *ready = keep;
                 old
             };
@@ -75,7 +86,8 @@ impl WarmPool {
                 let _ = zygote.wait_warm(std::time::Duration::from_secs(3600)).await;
                 continue;
             }
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.refill.notified()).await;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.refill.notified())
+                .await;
         }
     }
 }
@@ -102,7 +114,11 @@ impl WarmPool {
 }
 
 /// Allocates a uid, creates a workspace and forks a sandboxed worker into it.
-pub async fn prepare(config: &Config, zygote: &Zygote, uids: &Option<UidPool>) -> Result<Prepared, String> {
+pub async fn prepare(
+    config: &Config,
+    zygote: &Zygote,
+    uids: &Option<UidPool>,
+) -> Result<Prepared, String> {
     let uid = match uids {
         Some(pool) => Some(pool.allocate().ok_or("the uid pool is exhausted")?),
         None => None,
@@ -122,7 +138,11 @@ pub async fn prepare(config: &Config, zygote: &Zygote, uids: &Option<UidPool>) -
         }
     };
     match spawn_into(config, zygote, uid, &ws).await {
-        Ok(worker) => Ok(Prepared { uid, workspace: ws, worker }),
+        Ok(worker) => Ok(Prepared {
+            uid,
+            workspace: ws,
+            worker,
+        }),
         Err(e) => {
             let _ = workspace::remove(&ws);
             if let (Some(pool), Some(uid)) = (uids, uid) {
@@ -134,7 +154,12 @@ pub async fn prepare(config: &Config, zygote: &Zygote, uids: &Option<UidPool>) -
 }
 
 /// Forks a worker for an existing uid + workspace (also used to replace a lost worker).
-pub async fn spawn_into(config: &Config, zygote: &Zygote, uid: Option<u32>, ws: &std::path::Path) -> Result<Worker, String> {
+pub async fn spawn_into(
+    config: &Config,
+    zygote: &Zygote,
+    uid: Option<u32>,
+    ws: &std::path::Path,
+) -> Result<Worker, String> {
     let policy = crate::sandbox_policy::for_session(config, uid, zygote);
     let env = crate::zygote::worker_environment(config);
     zygote.spawn_worker(&policy, ws, &env).await

@@ -14,7 +14,11 @@ pub fn init_root(root: &Path) -> io::Result<()> {
 }
 
 pub fn create(root: &Path, uid: Option<u32>) -> io::Result<PathBuf> {
-    let dir = root.join(format!("w-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()));
+    let dir = root.join(format!(
+        "w-{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    ));
     std::fs::create_dir(&dir)?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
     for sub in SUBDIRS {

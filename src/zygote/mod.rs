@@ -94,7 +94,8 @@ impl Zygote {
     /// Waits (bounded) until the zygote is warm.
     pub async fn wait_warm(&self, timeout: Duration) -> Result<(), String> {
         let mut rx = self.state_tx.subscribe();
-        let ok = tokio::time::timeout(timeout, rx.wait_for(|s| matches!(s, ZygoteState::Warm(_)))).await;
+        let ok =
+            tokio::time::timeout(timeout, rx.wait_for(|s| matches!(s, ZygoteState::Warm(_)))).await;
         match ok {
             Ok(Ok(_)) => Ok(()),
             _ => Err(match self.state() {
@@ -105,16 +106,28 @@ impl Zygote {
     }
 
     /// Forks a worker that sandboxes itself with `policy` in `workspace`.
-    pub async fn spawn_worker(&self, policy: &dynexec_sandbox::Policy, workspace: &Path, env: &[(String, String)]) -> Result<Worker, String> {
+    pub async fn spawn_worker(
+        &self,
+        policy: &dynexec_sandbox::Policy,
+        workspace: &Path,
+        env: &[(String, String)],
+    ) -> Result<Worker, String> {
         self.wait_warm(Duration::from_secs(120)).await?;
-        let conn = self.conn.lock().unwrap().clone().ok_or("the zygote is restarting")?;
-        let (chan_parent, chan_child) = fdpass::socketpair(libc::SOCK_STREAM).map_err(|e| e.to_string())?;
+        let conn = self
+            .conn
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or("the zygote is restarting")?;
+        let (chan_parent, chan_child) =
+            fdpass::socketpair(libc::SOCK_STREAM).map_err(|e| e.to_string())?;
         let (out_r, out_w) = fdpass::pipe().map_err(|e| e.to_string())?;
         let (err_r, err_w) = fdpass::pipe().map_err(|e| e.to_string())?;
         let req = conn.next_req.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         conn.pending.lock().unwrap().insert(req, tx);
-        let env: serde_json::Map<String, serde_json::Value> = env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let env: serde_json::Map<String, serde_json::Value> =
+            env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         let msg = json!({
             "op": "spawn",
             "req": req,
@@ -124,13 +137,23 @@ impl Zygote {
         });
         let child_fds: [&OwnedFd; 3] = [&chan_child, &out_w, &err_w];
         let raw: Vec<i32> = child_fds.iter().map(|f| f.as_raw_fd()).collect();
-        conn.sock.send(msg.to_string().as_bytes(), &raw).await.map_err(|e| format!("zygote send: {e}"))?;
+        conn.sock
+            .send(msg.to_string().as_bytes(), &raw)
+            .await
+            .map_err(|e| format!("zygote send: {e}"))?;
         drop((chan_child, out_w, err_w));
         let pid = tokio::time::timeout(Duration::from_secs(30), rx)
             .await
             .map_err(|_| "the zygote did not fork in time".to_string())?
             .map_err(|_| "the zygote died while forking".to_string())?;
-        Worker::connect(pid, chan_parent, out_r, err_r, self.generation.load(Ordering::SeqCst)).await
+        Worker::connect(
+            pid,
+            chan_parent,
+            out_r,
+            err_r,
+            self.generation.load(Ordering::SeqCst),
+        )
+        .await
     }
 }
 
@@ -158,7 +181,11 @@ async fn supervise(z: Arc<Zygote>, config: Arc<Config>) {
 
 /// Reads the zygote's messages until it goes away; returns why it went away.
 async fn run_connection(z: &Arc<Zygote>, sock: SeqPacket) -> String {
-    let conn = Arc::new(Conn { sock, next_req: AtomicU64::new(1), pending: Mutex::new(HashMap::new()) });
+    let conn = Arc::new(Conn {
+        sock,
+        next_req: AtomicU64::new(1),
+        pending: Mutex::new(HashMap::new()),
+    });
     loop {
         let data = match conn.sock.recv().await {
             Ok(d) if d.is_empty() => return "the zygote exited".into(),

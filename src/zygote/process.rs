@@ -9,9 +9,16 @@ use tokio::process::{Child, Command};
 /// Variables the zygote (and so every worker) may see. Nothing else crosses: in particular no
 /// `AWS_*` / `ECS_*`, which would hand the task role's credentials to sandboxed code.
 pub fn environment(config: &Config) -> Vec<(String, String)> {
-    let venv_bin = config.python.parent().map(|p| p.display().to_string()).unwrap_or_default();
+    let venv_bin = config
+        .python
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     vec![
-        ("PATH".into(), format!("{venv_bin}:/usr/local/bin:/usr/bin:/bin")),
+        (
+            "PATH".into(),
+            format!("{venv_bin}:/usr/local/bin:/usr/bin:/bin"),
+        ),
         ("LANG".into(), "C.UTF-8".into()),
         ("LC_ALL".into(), "C.UTF-8".into()),
         ("PYTHONIOENCODING".into(), "utf-8".into()),
@@ -21,13 +28,20 @@ pub fn environment(config: &Config) -> Vec<(String, String)> {
         ("MKL_NUM_THREADS".into(), "1".into()),
         ("NUMEXPR_NUM_THREADS".into(), "1".into()),
         ("MPLBACKEND".into(), "Agg".into()),
+        (
+            "MPLCONFIGDIR".into(),
+            config.mpl_cache_dir.display().to_string(),
+        ),
     ]
 }
 
 pub fn launch(config: &Config) -> Result<(Child, SeqPacket), String> {
     let lib = config.sandbox_lib();
     if !lib.exists() {
-        return Err(format!("sandbox library {} not found (build the workspace: cargo build --workspace)", lib.display()));
+        return Err(format!(
+            "sandbox library {} not found (build the workspace: cargo build --workspace)",
+            lib.display()
+        ));
     }
     let script = config.sandbox_dir().join("zygote.py");
     let (ours, theirs) = fdpass::socketpair(libc::SOCK_SEQPACKET).map_err(|e| e.to_string())?;
@@ -56,7 +70,9 @@ pub fn launch(config: &Config) -> Result<(Child, SeqPacket), String> {
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(|e| format!("starting {}: {e}", config.python.display()))?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", config.python.display()))?;
     drop::<OwnedFd>(theirs);
     let sock = SeqPacket::new(ours).map_err(|e| e.to_string())?;
     Ok((child, sock))

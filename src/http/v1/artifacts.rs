@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 
 /// Every file under `artifacts/` with size, sha256, media type, mtime and the execution that
 /// last wrote it (null for files uploaded rather than produced).
-pub async fn list(State(s): State<AppState>, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
     let session = s.sessions.get(&id)?;
     session.touch();
     let sess = session.clone();

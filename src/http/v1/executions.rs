@@ -36,16 +36,30 @@ pub async fn create(
             )))
         }
     };
-    let spec = ExecSpec { code: body.code, language: body.language, timeout: Duration::from_secs_f64(timeout), fresh_namespace: false };
+    let spec = ExecSpec {
+        code: body.code,
+        language: body.language,
+        timeout: Duration::from_secs_f64(timeout),
+        fresh_namespace: false,
+    };
     Ok(Json(session.execute(spec, &s.config, &s.zygote).await?))
 }
 
-pub async fn list(State(s): State<AppState>, PathParams(id): PathParams<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn list(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     let session = s.sessions.get(&id)?;
     Ok(Json(json!({ "executions": session.executions_list() })))
 }
 
-pub async fn get(State(s): State<AppState>, PathParams((id, exec_id)): PathParams<(String, String)>) -> ApiResult<Json<Arc<ExecutionResult>>> {
+pub async fn get(
+    State(s): State<AppState>,
+    PathParams((id, exec_id)): PathParams<(String, String)>,
+) -> ApiResult<Json<Arc<ExecutionResult>>> {
     let session = s.sessions.get(&id)?;
-    session.execution(&exec_id).map(Json).ok_or(ApiError::ExecutionNotFound(exec_id))
+    session
+        .execution(&exec_id)
+        .map(Json)
+        .ok_or(ApiError::ExecutionNotFound(exec_id))
 }

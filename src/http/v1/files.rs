@@ -9,11 +9,16 @@ use axum::response::Response;
 use axum::Json;
 use serde_json::{json, Value};
 
-pub async fn list(State(s): State<AppState>, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
     let session = s.sessions.get(&id)?;
     session.touch();
     let ws = session.workspace.clone();
-    let entries = tokio::task::spawn_blocking(move || paths::walk(&ws, None)).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let entries = tokio::task::spawn_blocking(move || paths::walk(&ws, None))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let files: Vec<Value> = entries
         .into_iter()
         .filter(|e| !e.path.starts_with(".tmp/") && !e.path.starts_with(".config/"))
@@ -40,7 +45,10 @@ pub async fn upload(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok((StatusCode::CREATED, Json(json!({"path": rel.as_string(), "size": size, "sha256": sha}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"path": rel.as_string(), "size": size, "sha256": sha})),
+    ))
 }
 
 pub async fn download(
@@ -53,11 +61,16 @@ pub async fn download(
     download::serve(session, rel, &headers).await
 }
 
-pub async fn remove(State(s): State<AppState>, PathParams((id, path)): PathParams<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn remove(
+    State(s): State<AppState>,
+    PathParams((id, path)): PathParams<(String, String)>,
+) -> ApiResult<StatusCode> {
     let session = s.sessions.get(&id)?;
     let rel = RelPath::parse(&path)?;
     session.touch();
     let ws = session.workspace.clone();
-    tokio::task::spawn_blocking(move || paths::remove(&ws, &rel)).await.map_err(|e| ApiError::Internal(e.to_string()))??;
+    tokio::task::spawn_blocking(move || paths::remove(&ws, &rel))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,11 +12,28 @@ use axum::Router;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/sessions", get(sessions::list).post(sessions::create))
-        .route("/v1/sessions/{id}", get(sessions::get).delete(sessions::delete))
-        .route("/v1/sessions/{id}/executions", get(executions::list).post(executions::create))
-        .route("/v1/sessions/{id}/executions/{exec_id}", get(executions::get))
+        .route(
+            "/v1/sessions/{id}",
+            get(sessions::get).delete(sessions::delete),
+        )
+        .route(
+            "/v1/sessions/{id}/executions",
+            get(executions::list).post(executions::create),
+        )
+        .route(
+            "/v1/sessions/{id}/executions/{exec_id}",
+            get(executions::get),
+        )
         .route("/v1/sessions/{id}/files", get(files::list))
-        .route("/v1/sessions/{id}/files/{*path}", get(files::download).put(files::upload).delete(files::remove))
+        .route(
+            "/v1/sessions/{id}/files/{*path}",
+            get(files::download)
+                .put(files::upload)
+                .delete(files::remove),
+        )
         .route("/v1/sessions/{id}/artifacts", get(artifacts::list))
-        .route("/v1/sessions/{id}/artifacts/{*path}", get(artifacts::download))
+        .route(
+            "/v1/sessions/{id}/artifacts/{*path}",
+            get(artifacts::download),
+        )
 }

@@ -17,10 +17,21 @@ pub struct CreateSession {
     id: Option<String>,
 }
 
-pub async fn create(State(s): State<AppState>, JsonBody(body): JsonBody<CreateSession>) -> ApiResult<Response> {
+pub async fn create(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<CreateSession>,
+) -> ApiResult<Response> {
     let session = s.sessions.create(body.id).await?;
-    let cookie = format!("{}={}; Path=/; HttpOnly; SameSite=Lax", s.config.sticky_cookie, session.id);
-    Ok((StatusCode::CREATED, [(header::SET_COOKIE, cookie)], Json(session.info())).into_response())
+    let cookie = format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Lax",
+        s.config.sticky_cookie, session.id
+    );
+    Ok((
+        StatusCode::CREATED,
+        [(header::SET_COOKIE, cookie)],
+        Json(session.info()),
+    )
+        .into_response())
 }
 
 pub async fn list(State(s): State<AppState>) -> Json<serde_json::Value> {
@@ -28,11 +39,17 @@ pub async fn list(State(s): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({ "sessions": sessions }))
 }
 
-pub async fn get(State(s): State<AppState>, PathParams(id): PathParams<String>) -> ApiResult<Json<SessionInfo>> {
+pub async fn get(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<SessionInfo>> {
     Ok(Json(s.sessions.get(&id)?.info()))
 }
 
-pub async fn delete(State(s): State<AppState>, PathParams(id): PathParams<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<StatusCode> {
     s.sessions.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

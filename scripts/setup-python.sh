@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what the sandboxed Python side needs: system packages (Korean fonts, venv support)
+# and a venv with sandbox/requirements.txt. Idempotent: skips work that is already done.
+# The venv lives outside the clone and is world-readable, because sandboxed code runs as
+# per-session uids that must be able to import from it.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+if [ "$(id -u)" = 0 ]; then
+  venv=${EXECUTOR_VENV:-/opt/dynamic-executor/venv}
+else
+  venv=${EXECUTOR_VENV:-$HOME/.local/share/dynamic-executor/venv}
+fi
+
+need_apt=()
+command -v fc-list >/dev/null 2>&1 || need_apt+=(fontconfig)
+fc-list 2>/dev/null | grep -qi nanumgothic || need_apt+=(fonts-nanum)
+/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup-python: installing ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "setup-python: please install: ${need_apt[*]} (needs root)" >&2
+  fi
+fi
+
+# Debian's interpreter lives in world-readable /usr; a pyenv one under /root would not be.
+base=${EXECUTOR_BASE_PYTHON:-/usr/bin/python3}
+[ -x "$base" ] || base=$(command -v python3)
+stamp="$venv/.requirements.sha256"
+want=$(cat "$repo/sandbox/requirements.txt" | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python3" ]; then
+  echo "setup-python: $venv is up to date"
+  exit 0
+fi
+echo "setup-python: creating $venv from $base"
+mkdir -p "$(dirname "$venv")"
+"$base" -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$repo/sandbox/requirements.txt"
+chmod -R a+rX "$venv"
+echo "$want" > "$stamp"
+echo "setup-python: done"

@@ -1,0 +1,329 @@
+//! The shared integration-test harness: starts the real binary on a free port with a temp
+//! workspace root and its own slice of the uid pool, and talks real HTTP to it.
+#![allow(dead_code)]
+
+pub mod data;
+
+use reqwest::blocking::{Client, Response};
+use serde_json::{json, Value};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub root: PathBuf,
+    _tmp: tempfile::TempDir,
+    _uid_slot: File,
+    pub uid_base: u32,
+    pub log: PathBuf,
+    pub client: Client,
+}
+
+const UID_SLOT_SIZE: u32 = 64;
+
+/// A slice of uids no other concurrently running test server uses (an flock per slice), so
+/// one server's uid sweeps can never touch another's sandboxes.
+fn uid_slot() -> (File, u32) {
+    let dir = PathBuf::from("/tmp/dynamic-executor-test-uids");
+    std::fs::create_dir_all(&dir).unwrap();
+    for slot in 0..500u32 {
+        let f = File::create(dir.join(format!("{slot}.lock"))).unwrap();
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return (f, 40_000 + slot * UID_SLOT_SIZE);
+        }
+    }
+    panic!("no free uid slot for a test server");
+}
+
+pub fn python() -> String {
+    std::env::var("EXECUTOR_PYTHON").unwrap_or_else(|_| {
+        if unsafe { libc::geteuid() } == 0 {
+            "/opt/dynamic-executor/venv/bin/python3".into()
+        } else {
+            format!(
+                "{}/.local/share/dynamic-executor/venv/bin/python3",
+                std::env::var("HOME").unwrap()
+            )
+        }
+    })
+}
+
+/// The worker loads the sandbox cdylib from beside the binary, and `cargo test` alone does
+/// not rebuild that file: make sure it matches the sources before any server starts.
+fn ensure_sandbox_lib() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_dynamic-executor"));
+        let profile_dir = bin.parent().unwrap();
+        let target_dir = profile_dir.parent().unwrap();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "dynexec-sandbox",
+            "--lib",
+            "--target-dir",
+        ])
+        .arg(target_dir);
+        if profile_dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "building the sandbox library failed");
+    });
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[], &[])
+    }
+
+    /// Starts the binary with extra flags and environment, and waits until the zygote is warm.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let s = Server::spawn(args, env);
+        s.wait_warm();
+        s
+    }
+
+    /// Starts the binary and returns as soon as it listens (the zygote may still be warming).
+    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Server {
+        ensure_sandbox_lib();
+        let tmp = tempfile::tempdir().unwrap();
+        // Session uids must be able to traverse down to their own workspace.
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let root = tmp.path().join("ws");
+        let log = tmp.path().join("server.log");
+        let (slot, uid_base) = uid_slot();
+        let mpl = std::env::temp_dir().join("dynamic-executor-test-mplcache");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dynamic-executor"));
+        cmd.args(["--bind", "127.0.0.1:0", "--workspace-root"])
+            .arg(&root)
+            .args([
+                "--uid-base",
+                &uid_base.to_string(),
+                "--uid-count",
+                &UID_SLOT_SIZE.to_string(),
+            ])
+            .arg("--python")
+            .arg(python())
+            .arg("--mpl-cache-dir")
+            .arg(&mpl)
+            .args(["--warm-workers", "1"])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start dynamic-executor");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log_path = log.clone();
+        std::thread::spawn(move || {
+            let mut out = File::create(&log_path).unwrap();
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                use std::io::Write;
+                let _ = writeln!(out, "{line}");
+                if !sent && line.contains("\"listening\"") {
+                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                        let addr = v["fields"]["addr"].as_str().unwrap_or_default().to_string();
+                        let _ = tx.send(addr);
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let err_path = tmp.path().join("server.stderr");
+        std::thread::spawn(move || {
+            let mut out = File::create(&err_path).unwrap();
+            let _ = std::io::copy(&mut BufReader::new(stderr), &mut out);
+        });
+        let err_file = tmp.path().join("server.stderr");
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "server did not report its address; stderr:\n{}",
+                    std::fs::read_to_string(&err_file).unwrap_or_default()
+                )
+            });
+        let client = Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap();
+        Server {
+            child,
+            base: format!("http://{addr}"),
+            root,
+            _tmp: tmp,
+            _uid_slot: slot,
+            uid_base,
+            log,
+            client,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn wait_warm(&self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while Instant::now() < deadline {
+            if let Ok(r) = self.client.get(self.url("/health")).send() {
+                if let Ok(v) = r.json::<Value>() {
+                    if v["zygote"] == "warm" {
+                        return;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("zygote did not become warm; log:\n{}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().unwrap()
+    }
+
+    pub fn get_json(&self, path: &str) -> Value {
+        self.get(path).json().unwrap()
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).json(body).send().unwrap()
+    }
+
+    pub fn create_session(&self) -> String {
+        let r = self.post_json("/v1/sessions", &json!({}));
+        assert_eq!(
+            r.status(),
+            201,
+            "create session: {}",
+            r.text().unwrap_or_default()
+        );
+        r.json::<Value>().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Runs Python code and returns the result JSON (asserting HTTP 200).
+    pub fn exec(&self, sid: &str, code: &str) -> Value {
+        self.exec_with(sid, &json!({ "code": code }))
+    }
+
+    pub fn exec_with(&self, sid: &str, body: &Value) -> Value {
+        let r = self.post_json(&format!("/v1/sessions/{sid}/executions"), body);
+        let status = r.status();
+        let text = r.text().unwrap();
+        assert_eq!(status, 200, "execution failed at the HTTP level: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Runs code that must succeed and returns its stdout.
+    pub fn run_ok(&self, sid: &str, code: &str) -> String {
+        let r = self.exec(sid, code);
+        assert_eq!(r["status"], "ok", "code failed: {r:#}");
+        r["stdout"].as_str().unwrap().to_string()
+    }
+
+    pub fn put_file(&self, sid: &str, path: &str, body: Vec<u8>) -> Response {
+        self.client
+            .put(self.url(&format!("/v1/sessions/{sid}/files/{path}")))
+            .body(body)
+            .send()
+            .unwrap()
+    }
+
+    pub fn session_info(&self, sid: &str) -> Value {
+        self.get_json(&format!("/v1/sessions/{sid}"))
+    }
+
+    pub fn session_uid(&self, sid: &str) -> u32 {
+        self.session_info(sid)["sandbox"]["uid"]
+            .as_u64()
+            .expect("session has a uid") as u32
+    }
+
+    pub fn worker_pid(&self, sid: &str) -> i32 {
+        self.session_info(sid)["sandbox"]["worker_pid"]
+            .as_i64()
+            .unwrap() as i32
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Live (non-zombie) processes whose real uid is `uid`.
+pub fn processes_of_uid(uid: u32) -> Vec<i32> {
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let zombie = status
+            .lines()
+            .any(|l| l.starts_with("State:") && (l.contains("Z (") || l.contains("X (")));
+        let ruid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|u| u.split_whitespace().next()?.parse::<u32>().ok());
+        if !zombie && ruid == Some(uid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+pub fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Waits (bounded) for a condition.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    f()
+}

@@ -1,0 +1,98 @@
+//! `/health` answers from memory: fast while sessions burn both cores and while a
+//! catastrophic regex holds a worker's GIL (which froze the old Flask server's health check).
+
+mod common;
+
+use common::Server;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[test]
+fn health_stays_fast_under_cpu_load_and_catastrophic_regex() {
+    let s = Server::start_with(&["--warm-workers", "3"], &[]);
+    let sessions: Vec<String> = (0..3).map(|_| s.create_session()).collect();
+    let codes = [
+        "while True: pass".to_string(),
+        "x = 0\nwhile True: x += 1".to_string(),
+        "import re\nre.match(r'(a+)+b', 'a' * 30)".to_string(),
+    ];
+    let mut runners = vec![];
+    for (sid, code) in sessions.iter().zip(codes) {
+        let (client, url) = (
+            s.client.clone(),
+            s.url(&format!("/v1/sessions/{sid}/executions")),
+        );
+        runners.push(std::thread::spawn(move || {
+            client
+                .post(url)
+                .json(&json!({"code": code, "timeout_s": 6}))
+                .send()
+                .unwrap()
+                .json::<serde_json::Value>()
+                .unwrap()
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let probe = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut worst = Duration::ZERO;
+    let mut n = 0;
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until && n < 2000 {
+        let t0 = Instant::now();
+        let r = probe.get(s.url("/health")).send().unwrap();
+        let took = t0.elapsed();
+        assert_eq!(r.status(), 200);
+        worst = worst.max(took);
+        n += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!("{n} health probes, worst {worst:?}");
+    assert!(
+        worst < Duration::from_millis(100),
+        "a /health probe took {worst:?}"
+    );
+    for r in runners {
+        let v = r.join().unwrap();
+        assert_eq!(v["status"], "timeout", "{v}");
+    }
+}
+
+#[test]
+fn health_answers_before_the_zygote_is_warm() {
+    let s = Server::spawn(&[], &[]);
+    let r = s.get("/health");
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().unwrap();
+    assert_eq!(v["status"], "healthy");
+    assert!(["starting", "warm"].contains(&v["zygote"].as_str().unwrap()));
+    s.wait_warm();
+    let info = s.get_json("/v1/info");
+    assert_eq!(info["zygote"]["state"], "warm");
+    assert!(info["python"].as_str().unwrap().starts_with("3."));
+    assert!(info["preloaded_modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m == "pandas"));
+}
+
+#[test]
+fn a_dead_zygote_is_restarted_and_sessions_recover() {
+    let s = Server::start();
+    let sid = s.create_session();
+    s.run_ok(&sid, "x = 1");
+    let zpid = s.get_json("/v1/info")["zygote"]["pid"].as_i64().unwrap() as i32;
+    unsafe { libc::kill(zpid, libc::SIGKILL) };
+    assert!(common::eventually(Duration::from_secs(30), || {
+        let i = s.get_json("/v1/info");
+        i["zygote"]["state"] == "warm" && i["zygote"]["pid"].as_i64() != Some(zpid as i64)
+    }));
+    assert_eq!(s.get_json("/v1/info")["zygote"]["restarts"], 1);
+    let r = s.exec(&sid, "print('back')");
+    assert_eq!(r["status"], "ok", "{r:#}");
+    assert_eq!(r["state_preserved"], false);
+    s.create_session();
+}

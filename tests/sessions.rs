@@ -1,0 +1,186 @@
+//! Session lifecycle: state, isolation, listing, deletion, reaping, stickiness.
+
+mod common;
+
+use common::{eventually, is_root, processes_of_uid, Server};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[test]
+fn variables_persist_within_a_session() {
+    let s = Server::start();
+    let sid = s.create_session();
+    s.run_ok(&sid, "x = 41");
+    assert_eq!(s.run_ok(&sid, "print(x + 1)").trim(), "42");
+}
+
+#[test]
+fn sessions_do_not_share_variables_or_files() {
+    let s = Server::start();
+    let a = s.create_session();
+    let b = s.create_session();
+    s.run_ok(
+        &a,
+        "secret = 'alpha'\nopen('data/mine.txt', 'w').write('alpha')",
+    );
+    let r = s.exec(&b, "print(secret)");
+    assert_eq!(r["status"], "error");
+    assert_eq!(r["error"]["type"], "NameError");
+    let r = s.exec(&b, "import os\nprint(os.path.exists('data/mine.txt'))");
+    assert_eq!(r["stdout"].as_str().unwrap().trim(), "False");
+    let files: Value = s.get_json(&format!("/v1/sessions/{b}/files"));
+    assert!(files["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["path"] != "data/mine.txt"));
+}
+
+#[test]
+fn reading_another_sessions_workspace_fails() {
+    if !is_root() {
+        eprintln!("SKIPPED: uid isolation needs the server to run as root");
+        return;
+    }
+    let s = Server::start();
+    let a = s.create_session();
+    let b = s.create_session();
+    let ws_a = s.run_ok(
+        &a,
+        "import os\nopen('data/secret.txt','w').write('top secret')\nprint(os.getcwd())",
+    );
+    let ws_a = ws_a.trim();
+    let r = s.exec(&b, &format!("print(open('{ws_a}/data/secret.txt').read())"));
+    assert_eq!(r["status"], "error", "{r:#}");
+    assert_eq!(r["error"]["type"], "PermissionError");
+    let r = s.exec(&b, &format!("import os\nprint(os.listdir('{ws_a}'))"));
+    assert_eq!(r["error"]["type"], "PermissionError");
+    // and the workspace root cannot be listed to guess names
+    let root = std::path::Path::new(ws_a)
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let r = s.exec(&b, &format!("import os\nprint(os.listdir('{root}'))"));
+    assert_eq!(r["error"]["type"], "PermissionError", "{r:#}");
+}
+
+#[test]
+fn create_list_get_delete() {
+    let s = Server::start();
+    let r = s.post_json("/v1/sessions", &json!({"id": "job-42.a_b"}));
+    assert_eq!(r.status(), 201);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.starts_with("dynexec_session=job-42.a_b;"),
+        "{cookie}"
+    );
+    let info: Value = r.json().unwrap();
+    assert_eq!(info["id"], "job-42.a_b");
+    assert_eq!(info["state"], "ready");
+
+    let dup = s.post_json("/v1/sessions", &json!({"id": "job-42.a_b"}));
+    assert_eq!(dup.status(), 409);
+    assert_eq!(
+        dup.json::<Value>().unwrap()["error"]["code"],
+        "session_exists"
+    );
+
+    let listed = s.get_json("/v1/sessions");
+    assert!(listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["id"] == "job-42.a_b"));
+    assert_eq!(s.session_info("job-42.a_b")["executions"], 0);
+    s.run_ok("job-42.a_b", "print(1)");
+    assert_eq!(s.session_info("job-42.a_b")["executions"], 1);
+
+    let d = s
+        .client
+        .delete(s.url("/v1/sessions/job-42.a_b"))
+        .send()
+        .unwrap();
+    assert_eq!(d.status(), 204);
+    assert_eq!(s.get("/v1/sessions/job-42.a_b").status(), 404);
+    assert_eq!(
+        s.client
+            .delete(s.url("/v1/sessions/job-42.a_b"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[test]
+fn invalid_client_ids_are_rejected() {
+    let s = Server::start();
+    for bad in ["", "../x", "a b", "-x", &"x".repeat(129), "한글"] {
+        let r = s.post_json("/v1/sessions", &json!({ "id": bad }));
+        assert_eq!(r.status(), 400, "{bad:?}");
+        assert_eq!(r.json::<Value>().unwrap()["error"]["code"], "bad_request");
+    }
+}
+
+#[test]
+fn deleting_a_session_kills_its_processes_and_removes_its_workspace() {
+    let s = Server::start();
+    let sid = s.create_session();
+    let ws = s.run_ok(&sid, "import os, subprocess\nsubprocess.Popen(['sleep', '300'], start_new_session=True)\nprint(os.getcwd())");
+    let ws = std::path::PathBuf::from(ws.trim());
+    assert!(ws.exists());
+    let uid = if is_root() {
+        Some(s.session_uid(&sid))
+    } else {
+        None
+    };
+    if let Some(uid) = uid {
+        assert!(
+            processes_of_uid(uid).len() >= 2,
+            "worker and sleep should run"
+        );
+    }
+    assert_eq!(
+        s.client
+            .delete(s.url(&format!("/v1/sessions/{sid}")))
+            .send()
+            .unwrap()
+            .status(),
+        204
+    );
+    assert!(!ws.exists(), "workspace should be gone");
+    if let Some(uid) = uid {
+        assert!(
+            eventually(Duration::from_secs(5), || processes_of_uid(uid).is_empty()),
+            "processes of uid {uid} survived"
+        );
+    }
+}
+
+#[test]
+fn idle_sessions_are_reaped() {
+    let s = Server::start_with(&["--idle-ttl-s", "1"], &[]);
+    let sid = s.create_session();
+    let ws = s.run_ok(&sid, "import os\nprint(os.getcwd())");
+    assert!(eventually(Duration::from_secs(10), || s
+        .get(&format!("/v1/sessions/{sid}"))
+        .status()
+        == 404));
+    assert!(eventually(Duration::from_secs(5), || {
+        !std::path::Path::new(ws.trim()).exists()
+    }));
+}
+
+#[test]
+fn max_sessions_is_enforced() {
+    let s = Server::start_with(&["--max-sessions", "2"], &[]);
+    s.create_session();
+    s.create_session();
+    let r = s.post_json("/v1/sessions", &json!({}));
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        r.json::<Value>().unwrap()["error"]["code"],
+        "too_many_sessions"
+    );
+}
