@@ -276,3 +276,21 @@ fn korean_text_round_trips() {
         .unwrap();
     assert_eq!(body, "신선식품");
 }
+
+#[test]
+fn events_keep_the_order_of_output() {
+    let s = Server::start();
+    let sid = s.create_session();
+    let code = "import sys, time, matplotlib.pyplot as plt\nprint('one', flush=True)\ntime.sleep(0.05)\nprint('two', file=sys.stderr, flush=True)\ntime.sleep(0.05)\nplt.plot([1]); plt.show()\ntime.sleep(0.05)\nprint('three', flush=True)";
+    let r = s.exec(&sid, code);
+    let id = r["id"].as_str().unwrap();
+    let ev = s.get_json(&format!("/v1/sessions/{sid}/executions/{id}/events"));
+    let kinds: Vec<String> = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{}:{}", e["type"].as_str().unwrap(), e["data"].as_str().or(e["path"].as_str()).or(e["status"].as_str()).unwrap_or("").trim()))
+        .collect();
+    assert_eq!(kinds, vec!["stdout:one", "stderr:two", "artifact:artifacts/figure-1-1.png", "stdout:three", "result:ok"], "{ev:#}");
+    assert_eq!(ev["events"][0]["seq"], 0);
+}

@@ -1,1 +1,298 @@
-fn main() {}
+//! `make bench`: starts the release binary and prints the latency and memory figures the
+//! project tracks (docs/benchmarks.md). Every loop is bounded in count and time and talks
+//! only to 127.0.0.1.
+
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    base: String,
+    _root: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+fn exe_dir() -> PathBuf {
+    std::env::current_exe().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn workdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dynexec-bench-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o711)).unwrap();
+    d
+}
+
+fn spawn(port: u16, root: &Path, uid_base: u32) -> Child {
+    Command::new(exe_dir().join("dynamic-executor"))
+        .args(["--bind", &format!("127.0.0.1:{port}"), "--uid-base", &uid_base.to_string(), "--uid-count", "200"])
+        .arg("--workspace-root")
+        .arg(root.join("ws"))
+        .env("EXECUTOR_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dynamic-executor (build it: cargo build --release --workspace)")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start() -> Server {
+    let root = workdir("main");
+    let port = free_port();
+    let mut child = spawn(port, &root, 61000);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/health")).send() {
+            if r.json::<Value>().map(|v| v["zygote"] == "warm").unwrap_or(false) {
+                break;
+            }
+        }
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            panic!("server did not become warm");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server { child, base, _root: root }
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let idx = ((p / 100.0) * (v.len() as f64 - 1.0)).round() as usize;
+    v[idx.min(v.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn row(name: &str, samples: &mut [f64], unit: &str, target: &str) {
+    let p50 = pct(samples, 50.0);
+    let p99 = pct(samples, 99.0);
+    println!("| {name} | {p50:.2} {unit} | {p99:.2} {unit} | {} | {target} |", samples.len());
+}
+
+fn create(client: &Client, base: &str) -> String {
+    let r: Value = client.post(format!("{base}/v1/sessions")).json(&json!({})).send().unwrap().json().unwrap();
+    r["id"].as_str().expect("session id").to_string()
+}
+
+fn exec(client: &Client, base: &str, sid: &str, code: &str) -> Value {
+    client.post(format!("{base}/v1/sessions/{sid}/executions")).json(&json!({ "code": code })).send().unwrap().json().unwrap()
+}
+
+fn delete(client: &Client, base: &str, sid: &str) {
+    let _ = client.delete(format!("{base}/v1/sessions/{sid}")).send();
+}
+
+fn status_kb(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn private_kb(pid: i64) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    ["Private_Clean:", "Private_Dirty:"]
+        .iter()
+        .filter_map(|f| text.lines().find_map(|l| l.strip_prefix(f)))
+        .filter_map(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .sum()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem = status_mem_total();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cores} cores ({cpu}), {mem:.0} GiB RAM, Linux {}", kernel.trim())
+}
+
+fn status_mem_total() -> f64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+        / 1024.0
+}
+
+fn start_to_healthy(runs: usize) -> Vec<f64> {
+    let client = Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
+    let mut out = vec![];
+    for i in 0..runs {
+        let root = workdir(&format!("start{i}"));
+        let port = free_port();
+        let t0 = Instant::now();
+        let mut child = spawn(port, &root, 62000);
+        let deadline = t0 + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if client.get(format!("http://127.0.0.1:{port}/health")).send().map(|r| r.status() == 200).unwrap_or(false) {
+                out.push(ms(t0.elapsed()));
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    out
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let n = |full: usize| if quick { (full / 5).max(3) } else { full };
+    println!("machine: {}", machine());
+    println!();
+    println!("| figure | p50 | p99 | samples | target |");
+    println!("|---|---|---|---|---|");
+
+    let mut startup = start_to_healthy(n(10));
+    row("process start → first /health 200", &mut startup, "ms", "≤ 50 ms");
+
+    let server = start();
+    let base = server.base.clone();
+    let client = Client::new();
+    std::thread::sleep(Duration::from_millis(500));
+    let idle_rss_mib = status_kb(server.child.id(), "VmRSS:") / 1024.0;
+
+    // Session create → ready (the worker is forked, sandboxed and answering). Spaced so the
+    // warm pool refills between creates, as it does between real jobs.
+    let mut ready = vec![];
+    for _ in 0..n(30) {
+        let t0 = Instant::now();
+        let sid = create(&client, &base);
+        ready.push(ms(t0.elapsed()));
+        delete(&client, &base, &sid);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    row("session create → ready (warm pool)", &mut ready, "ms", "≤ 5 ms p50");
+
+    let mut cold = vec![];
+    let cold_server_root = workdir("cold");
+    let cold_port = free_port();
+    let mut cold_child = Command::new(exe_dir().join("dynamic-executor"))
+        .args(["--bind", &format!("127.0.0.1:{cold_port}"), "--warm-workers", "0", "--uid-base", "63000", "--uid-count", "200"])
+        .arg("--workspace-root")
+        .arg(cold_server_root.join("ws"))
+        .env("EXECUTOR_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let cold_base = format!("http://127.0.0.1:{cold_port}");
+    let _ = BufReader::new(cold_child.stdout.take().unwrap()).lines().next();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline
+        && !client.get(format!("{cold_base}/health")).send().and_then(|r| r.json::<Value>()).map(|v| v["zygote"] == "warm").unwrap_or(false)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..n(20) {
+        let t0 = Instant::now();
+        let sid = create(&client, &cold_base);
+        cold.push(ms(t0.elapsed()));
+        delete(&client, &cold_base, &sid);
+    }
+    unsafe { libc::kill(cold_child.id() as i32, libc::SIGTERM) };
+    let _ = cold_child.wait();
+    row("session create → ready (no warm pool: fork + sandbox)", &mut cold, "ms", "—");
+
+    let sid = create(&client, &base);
+    for _ in 0..20 {
+        exec(&client, &base, &sid, "print(1)");
+    }
+    let mut rt = vec![];
+    for _ in 0..n(300) {
+        let t0 = Instant::now();
+        let r = exec(&client, &base, &sid, "print(1)");
+        rt.push(ms(t0.elapsed()));
+        assert_eq!(r["stdout"], "1\n");
+    }
+    row("`print(1)` round trip over HTTP (keep-alive)", &mut rt, "ms", "≤ 0.8 ms p50");
+    delete(&client, &base, &sid);
+
+    let chart = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.bar(['과일','채소','육류','수산물','유제품'], [5, 3, 4, 2, 1])\nax.set_title('카테고리별 매출')\nplt.show()";
+    let mut charts = vec![];
+    for _ in 0..n(10) {
+        let sid = create(&client, &base);
+        let t0 = Instant::now();
+        let r = exec(&client, &base, &sid, chart);
+        charts.push(ms(t0.elapsed()));
+        assert_eq!(r["status"], "ok", "{r}");
+        delete(&client, &base, &sid);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    row("first matplotlib chart in a new session", &mut charts, "ms", "≤ 150 ms");
+
+    // /health while both cores run user code.
+    let busy: Vec<String> = (0..2).map(|_| create(&client, &base)).collect();
+    let mut burners = vec![];
+    for sid in &busy {
+        let (c, url) = (client.clone(), format!("{base}/v1/sessions/{sid}/executions"));
+        burners.push(std::thread::spawn(move || {
+            let _ = c.post(url).json(&json!({"code": "while True: pass", "timeout_s": 15})).send();
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let probe = Client::new();
+    let mut health = vec![];
+    let until = Instant::now() + Duration::from_secs(10);
+    while health.len() < n(1000) && Instant::now() < until {
+        let t0 = Instant::now();
+        let r = probe.get(format!("{base}/health")).send().unwrap();
+        health.push(ms(t0.elapsed()));
+        assert_eq!(r.status(), 200);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let max = health.iter().cloned().fold(0.0, f64::max);
+    row("`/health` while both cores run user code", &mut health, "ms", "≤ 2 ms p99");
+    for b in burners {
+        let _ = b.join();
+    }
+    for sid in &busy {
+        delete(&client, &base, sid);
+    }
+
+    // Private memory of idle sessions (each ran one print).
+    let idle: Vec<String> = (0..n(5)).map(|_| create(&client, &base)).collect();
+    let mut private = vec![];
+    for sid in &idle {
+        exec(&client, &base, sid, "print(1)");
+        let info: Value = client.get(format!("{base}/v1/sessions/{sid}")).send().unwrap().json().unwrap();
+        private.push(private_kb(info["sandbox"]["worker_pid"].as_i64().unwrap()) / 1024.0);
+    }
+    row("private memory per idle session", &mut private, "MiB", "≤ 40 MiB");
+    for sid in &idle {
+        delete(&client, &base, sid);
+    }
+    println!("| idle server RSS | {idle_rss_mib:.1} MiB | | 1 | — |");
+    println!();
+    println!("worst /health probe under load: {max:.2} ms");
+}

@@ -45,7 +45,7 @@ pub enum ExecEvent {
     Stdout { data: String },
     Stderr { data: String },
     Artifact { path: String },
-    Result,
+    Result { status: Outcome },
 }
 
 /// A finished execution as the API returns it.

@@ -164,8 +164,8 @@ pub async fn run(
     if raw.stdout.overflowed() || raw.stderr.overflowed() {
         reason = Some(Outcome::OutputLimit);
     }
-    raw.events.push(ExecEvent::Result);
     interpret(&mut raw, result, reason, limits);
+    raw.events.push(ExecEvent::Result { status: raw.status });
     raw
 }
 

@@ -4,7 +4,7 @@ use super::warm_pool;
 use crate::artifacts::{self, FileKey};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
-use crate::executions::{self, ExecutionResult, Language, RunLimits, Stopper};
+use crate::executions::{self, ExecEvent, ExecutionResult, Language, RunLimits, Stopper};
 use crate::worker::Worker;
 use crate::zygote::Zygote;
 use serde::Serialize;
@@ -17,7 +17,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
 
 /// Results kept per session for `GET .../executions/{id}`.
-const HISTORY: usize = 500;
+const HISTORY: usize = 100;
+/// Executions whose full event journal (every output chunk, in order) is kept.
+const JOURNALS: usize = 16;
 
 pub struct Session {
     pub id: String,
@@ -32,6 +34,7 @@ pub struct Session {
     cancel: Arc<Notify>,
     meta: Mutex<Meta>,
     history: Mutex<VecDeque<Arc<ExecutionResult>>>,
+    journals: Mutex<VecDeque<(String, Arc<Vec<ExecEvent>>)>>,
     /// Which execution last wrote each artifact.
     origins: Mutex<HashMap<String, String>>,
     /// sha256 by path, valid while (size, mtime, inode) match.
@@ -88,6 +91,7 @@ impl Session {
             cancel: Arc::new(Notify::new()),
             meta: Mutex::new(meta),
             history: Mutex::new(VecDeque::new()),
+            journals: Mutex::new(VecDeque::new()),
             origins: Mutex::new(HashMap::new()),
             hashes: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
@@ -255,6 +259,11 @@ impl Session {
             history.pop_front();
         }
         history.push_back(result.clone());
+        let mut journals = self.journals.lock().unwrap();
+        if journals.len() >= JOURNALS {
+            journals.pop_front();
+        }
+        journals.push_back((result.id.clone(), Arc::new(raw.events)));
         Ok(result)
     }
 
@@ -282,6 +291,11 @@ impl Session {
             .iter()
             .find(|r| r.id == id)
             .cloned()
+    }
+
+    /// The ordered events of a recent execution (stdout/stderr chunks, artifacts, result).
+    pub fn execution_events(&self, id: &str) -> Option<Arc<Vec<ExecEvent>>> {
+        self.journals.lock().unwrap().iter().find(|(e, _)| e == id).map(|(_, ev)| ev.clone())
     }
 
     pub fn origin_of(&self, path: &str) -> Option<String> {

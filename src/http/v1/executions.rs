@@ -63,3 +63,20 @@ pub async fn get(
         .map(Json)
         .ok_or(ApiError::ExecutionNotFound(exec_id))
 }
+
+/// The execution's events in the order the server saw them, numbered: the journal that
+/// streaming and reconnects build on. Kept for the session's most recent executions.
+pub async fn events(State(s): State<AppState>, PathParams((id, exec_id)): PathParams<(String, String)>) -> ApiResult<Json<serde_json::Value>> {
+    let session = s.sessions.get(&id)?;
+    let events = session.execution_events(&exec_id).ok_or(ApiError::ExecutionNotFound(exec_id))?;
+    let numbered: Vec<serde_json::Value> = events
+        .iter()
+        .enumerate()
+        .map(|(seq, ev)| {
+            let mut v = serde_json::to_value(ev).unwrap_or_default();
+            v["seq"] = json!(seq);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "events": numbered })))
+}
