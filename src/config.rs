@@ -153,6 +153,46 @@ pub struct Config {
     )]
     pub sticky_cookie: String,
 
+    /// Single-session mode (the Deep Insight compat API): the session ECS started this task
+    /// for. Without it the compat endpoints act on a session named `default`.
+    #[arg(long, env = "SESSION_ID")]
+    pub session_id: Option<String>,
+
+    /// Directory the compat session works in (`/app` in the image, where agents' code expects
+    /// `./data` and `./artifacts`); a fresh workspace under the root when unset.
+    #[arg(long, env = "EXECUTOR_COMPAT_WORKSPACE")]
+    pub compat_workspace: Option<PathBuf>,
+
+    /// The absolute prefix clients use for the compat workspace in `/file-sync` `local_path`.
+    #[arg(long, env = "EXECUTOR_COMPAT_PATH_PREFIX", default_value = "/app")]
+    pub compat_path_prefix: String,
+
+    /// Executions after which the compat session completes.
+    #[arg(long, env = "EXECUTOR_MAX_EXECUTIONS", default_value_t = 500)]
+    pub max_executions: u64,
+
+    /// Timeout of a compat Python execution, in seconds (the reference has none; its client
+    /// waits 600 s).
+    #[arg(long, env = "EXECUTOR_COMPAT_PYTHON_TIMEOUT_S", default_value_t = 600.0)]
+    pub compat_python_timeout_s: f64,
+
+    /// Timeout of a compat `BASH:` execution, in seconds.
+    #[arg(long, env = "EXECUTOR_BASH_TIMEOUT_S", default_value_t = 30.0)]
+    pub bash_timeout_s: f64,
+
+    /// Single-session mode: the task's hard cap; it attempts the upload, then exits. 0 = none.
+    #[arg(long, env = "EXECUTOR_HARD_CAP_S", default_value_t = 3600)]
+    pub hard_cap_s: u64,
+
+    /// Single-session mode: seconds between a successful completion and exiting. 0 = never exit.
+    #[arg(long, env = "EXECUTOR_EXIT_AFTER_COMPLETE_S", default_value_t = 60)]
+    pub exit_after_complete_s: u64,
+
+    /// The private IP `/container-info` reports (default: the ECS task metadata, else the
+    /// hostname's address).
+    #[arg(long, env = "EXECUTOR_PRIVATE_IP")]
+    pub private_ip: Option<String>,
+
     /// This instance's id in responses (random when unset).
     #[arg(long, env = "EXECUTOR_INSTANCE_ID")]
     pub instance_id: Option<String>,

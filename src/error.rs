@@ -12,6 +12,7 @@ pub enum ApiError {
     ExecutionNotFound(String),
     SessionBusy(String),
     SessionExists(String),
+    SessionPinned(String),
     TooManySessions(usize),
     BadRequest(String),
     BadJson(String),
@@ -36,7 +37,7 @@ impl ApiError {
             SessionNotFound(_) | ExecutionNotFound(_) | FileNotFound(_) | NotFound(_) => {
                 StatusCode::NOT_FOUND
             }
-            SessionBusy(_) | SessionExists(_) => StatusCode::CONFLICT,
+            SessionBusy(_) | SessionExists(_) | SessionPinned(_) => StatusCode::CONFLICT,
             TooManySessions(_) | Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             BadRequest(_) | BadJson(_) | BadPath(_) => StatusCode::BAD_REQUEST,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -55,6 +56,7 @@ impl ApiError {
             ExecutionNotFound(_) => "execution_not_found",
             SessionBusy(_) => "session_busy",
             SessionExists(_) => "session_exists",
+            SessionPinned(_) => "session_pinned",
             TooManySessions(_) => "too_many_sessions",
             BadRequest(_) => "bad_request",
             BadJson(_) => "invalid_json",
@@ -80,6 +82,7 @@ impl ApiError {
                 format!("session `{id}` is running another execution; retry when it finishes")
             }
             SessionExists(id) => format!("a session `{id}` already exists"),
+            SessionPinned(id) => format!("`{id}` is the compat API's session; it lives as long as the process"),
             TooManySessions(n) => {
                 format!("this instance already holds its maximum of {n} sessions")
             }

@@ -4,6 +4,7 @@
 //! → result (`executions`) → files (`paths`, `artifacts`).
 
 pub mod artifacts;
+pub mod compat;
 pub mod config;
 pub mod error;
 pub mod executions;
@@ -40,15 +41,18 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     kill_leftovers(&config);
     let zygote = zygote::Zygote::start(config.clone());
     let sessions = sessions::SessionManager::new(config.clone(), zygote.clone());
+    let compat = compat::Compat::start(config.clone(), sessions.clone(), zygote.clone());
+    let exit = compat.shutdown.clone();
     let state = http::AppState {
         config,
         sessions: sessions.clone(),
         zygote,
+        compat,
         instance_id,
         started,
     };
     axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown_signal(exit))
         .await?;
     tracing::info!("shutting down: closing sessions");
     sessions.close_all().await;
@@ -73,12 +77,13 @@ fn kill_leftovers(config: &Config) {
     }
 }
 
-async fn shutdown_signal() {
+async fn shutdown_signal(exit: Arc<tokio::sync::Notify>) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     tokio::select! {
         _ = term.recv() => {},
         _ = int.recv() => {},
+        _ = exit.notified() => {},
     }
 }

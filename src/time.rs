@@ -17,6 +17,13 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// Python's `str(datetime.now())` for a UTC clock: `2026-11-25 06:30:00.123456`.
+pub fn python_str(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let iso = rfc3339(t);
+    format!("{} {}.{:06}", &iso[..10], &iso[11..19], d.subsec_micros())
+}
+
 pub fn from_unix_ns(ns: i128) -> SystemTime {
     UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64)
 }

@@ -4,7 +4,6 @@
 
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -197,17 +196,16 @@ fn main() {
     let mut cold = vec![];
     let cold_server_root = workdir("cold");
     let cold_port = free_port();
-    let mut cold_child = Command::new(exe_dir().join("dynamic-executor"))
+    let cold_child = Command::new(exe_dir().join("dynamic-executor"))
         .args(["--bind", &format!("127.0.0.1:{cold_port}"), "--warm-workers", "0", "--uid-base", "63000", "--uid-count", "200"])
         .arg("--workspace-root")
         .arg(cold_server_root.join("ws"))
         .env("EXECUTOR_LOG", "warn")
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let cold_base = format!("http://127.0.0.1:{cold_port}");
-    let _ = BufReader::new(cold_child.stdout.take().unwrap()).lines().next();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline
         && !client.get(format!("{cold_base}/health")).send().and_then(|r| r.json::<Value>()).map(|v| v["zygote"] == "warm").unwrap_or(false)

@@ -1,5 +1,6 @@
 //! The HTTP surface: one module per resource, assembled here.
 
+mod compat;
 mod download;
 mod extract;
 mod ops;
@@ -20,6 +21,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub sessions: Arc<SessionManager>,
     pub zygote: Arc<Zygote>,
+    pub compat: Arc<crate::compat::Compat>,
     pub instance_id: Arc<str>,
     pub started: Instant,
 }
@@ -27,7 +29,9 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes();
     Router::new()
+        .route("/health", axum::routing::get(compat::health))
         .merge(ops::routes())
+        .merge(compat::routes())
         .merge(v1::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

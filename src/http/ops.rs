@@ -1,4 +1,5 @@
-//! Operational endpoints: `/health` (answered from memory, never behind a worker) and `/v1/info`.
+//! `/v1/info`: what this instance is, runs and enforces. (`/health` is the compat module's: its
+//! shape is the reference executor's, answered from memory, never behind a worker.)
 
 use super::AppState;
 use crate::zygote::ZygoteState;
@@ -9,18 +10,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/v1/info", get(info))
-}
-
-async fn health(State(s): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "status": "healthy",
-        "zygote": s.zygote.state().label(),
-        "sessions": s.sessions.count(),
-        "instance_id": &*s.instance_id,
-    }))
+    Router::new().route("/v1/info", get(info))
 }
 
 async fn info(State(s): State<AppState>) -> Json<Value> {

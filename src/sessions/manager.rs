@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::zygote::Zygote;
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -86,6 +87,10 @@ impl SessionManager {
             .ok_or_else(|| ApiError::SessionNotFound(id.to_string()))
     }
 
+    pub fn ids(&self) -> Vec<String> {
+        self.list().iter().map(|s| s.id.clone()).collect()
+    }
+
     pub fn list(&self) -> Vec<Arc<Session>> {
         let mut v: Vec<_> = self.sessions.read().unwrap().values().cloned().collect();
         v.sort_by_key(|s| s.created_instant);
@@ -93,6 +98,15 @@ impl SessionManager {
     }
 
     pub async fn create(&self, requested: Option<String>) -> ApiResult<Arc<Session>> {
+        self.create_with(requested, None, false).await
+    }
+
+    /// The compat session: a given id, optionally a fixed workspace directory, never reaped.
+    pub async fn create_pinned(&self, id: String, workspace: Option<PathBuf>) -> ApiResult<Arc<Session>> {
+        self.create_with(Some(id), workspace, true).await
+    }
+
+    async fn create_with(&self, requested: Option<String>, fixed: Option<PathBuf>, pinned: bool) -> ApiResult<Arc<Session>> {
         let id = match requested {
             Some(id) => {
                 validate_id(&id)?;
@@ -106,19 +120,22 @@ impl SessionManager {
             if sessions.contains_key(&id) || reserved.contains(&id) {
                 return Err(ApiError::SessionExists(id));
             }
-            if sessions.len() + reserved.len() >= self.config.max_sessions {
+            // The compat session is the system's own: it does not use up the clients' quota.
+            let counted = sessions.values().filter(|s| !s.pinned).count() + reserved.len();
+            if !pinned && counted >= self.config.max_sessions {
                 return Err(ApiError::TooManySessions(self.config.max_sessions));
             }
             reserved.insert(id.clone());
         }
-        let prepared = match self.pool.take(&self.zygote) {
+        let pooled = if fixed.is_none() { self.pool.take(&self.zygote) } else { None };
+        let prepared = match pooled {
             Some(p) => Ok(p),
-            None => warm_pool::prepare(&self.config, &self.zygote, &self.uids)
+            None => warm_pool::prepare(&self.config, &self.zygote, &self.uids, fixed.as_deref())
                 .await
                 .map_err(ApiError::Unavailable),
         };
         let result = prepared.map(|p| {
-            let session = Arc::new(Session::new(id.clone(), p));
+            let session = Arc::new(Session::new(id.clone(), p, pinned));
             self.sessions
                 .write()
                 .unwrap()

@@ -40,6 +40,8 @@ pub struct Session {
     /// sha256 by path, valid while (size, mtime, inode) match.
     hashes: Mutex<HashMap<String, (FileKey, String)>>,
     closed: AtomicBool,
+    /// Kept for the life of the process (the compat session): never reaped, never deleted.
+    pub pinned: bool,
 }
 
 #[derive(Default)]
@@ -70,10 +72,20 @@ pub struct ExecSpec {
     pub timeout: Duration,
     /// Run in a fresh namespace (the reference executor's semantics) instead of the session's.
     pub fresh_namespace: bool,
+    /// Wait for a running execution to finish instead of answering 409 (the compat client
+    /// re-sends on timeout and must not be refused).
+    pub wait_if_busy: bool,
+}
+
+/// A finished execution plus its complete output (the result holds the inline part only).
+pub struct Executed {
+    pub result: Arc<ExecutionResult>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Session {
-    pub fn new(id: String, prepared: warm_pool::Prepared) -> Session {
+    pub fn new(id: String, prepared: warm_pool::Prepared, pinned: bool) -> Session {
         let meta = Meta {
             worker_pid: prepared.worker.pid,
             sandbox: prepared.worker.sandbox.clone(),
@@ -95,6 +107,7 @@ impl Session {
             origins: Mutex::new(HashMap::new()),
             hashes: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
+            pinned,
         }
     }
 
@@ -154,11 +167,12 @@ impl Session {
         spec: ExecSpec,
         config: &Config,
         zygote: &Zygote,
-    ) -> ApiResult<Arc<ExecutionResult>> {
-        let mut slot = self
-            .worker
-            .try_lock()
-            .map_err(|_| ApiError::SessionBusy(self.id.clone()))?;
+    ) -> ApiResult<Executed> {
+        let mut slot = if spec.wait_if_busy {
+            self.worker.lock().await
+        } else {
+            self.worker.try_lock().map_err(|_| ApiError::SessionBusy(self.id.clone()))?
+        };
         if self.closed.load(Ordering::SeqCst) {
             return Err(ApiError::SessionNotFound(self.id.clone()));
         }
@@ -179,7 +193,7 @@ impl Session {
         spec: ExecSpec,
         config: &Config,
         zygote: &Zygote,
-    ) -> ApiResult<Arc<ExecutionResult>> {
+    ) -> ApiResult<Executed> {
         let mut state_preserved = true;
         let current = zygote.generation.load(Ordering::SeqCst);
         // A worker of an older zygote died with it (PDEATHSIG); one that is gone for any
@@ -264,7 +278,7 @@ impl Session {
             journals.pop_front();
         }
         journals.push_back((result.id.clone(), Arc::new(raw.events)));
-        Ok(result)
+        Ok(Executed { result, stdout: raw.stdout.full_text(), stderr: raw.stderr.full_text() })
     }
 
     /// Replaces a lost worker: same uid, same workspace, fresh interpreter state.

@@ -73,7 +73,7 @@ impl WarmPool {
                 self.discard(p);
             }
             if self.len() < config.warm_workers && zygote.is_warm() {
-                match prepare(&config, &zygote, &uids).await {
+                match prepare(&config, &zygote, &uids, None).await {
                     Ok(p) => self.ready.lock().unwrap().push(p),
                     Err(e) => {
                         tracing::warn!(error = %e, "could not prepare a warm worker");
@@ -113,18 +113,24 @@ impl WarmPool {
     }
 }
 
-/// Allocates a uid, creates a workspace and forks a sandboxed worker into it.
+/// Allocates a uid, creates a workspace (or adopts `fixed_workspace`) and forks a sandboxed
+/// worker into it.
 pub async fn prepare(
     config: &Config,
     zygote: &Zygote,
     uids: &Option<UidPool>,
+    fixed_workspace: Option<&std::path::Path>,
 ) -> Result<Prepared, String> {
     let uid = match uids {
         Some(pool) => Some(pool.allocate().ok_or("the uid pool is exhausted")?),
         None => None,
     };
     let root = config.workspace_root.clone();
-    let ws = tokio::task::spawn_blocking(move || workspace::create(&root, uid))
+    let fixed = fixed_workspace.map(|p| p.to_path_buf());
+    let ws = tokio::task::spawn_blocking(move || match fixed {
+        Some(dir) => workspace::adopt(&dir, uid).map(|_| dir),
+        None => workspace::create(&root, uid),
+    })
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("creating a workspace: {e}"));

@@ -34,6 +34,31 @@ pub fn create(root: &Path, uid: Option<u32>) -> io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Makes an existing (or new) directory a session workspace: 0700, owned by `uid`, with the
+/// standard subdirectories. Used for the compat session's fixed `/app`.
+pub fn adopt(dir: &Path, uid: Option<u32>) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    for sub in SUBDIRS {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    if let Some(uid) = uid {
+        chown_tree(dir, uid)?;
+    }
+    Ok(())
+}
+
+/// Hands every file of a tree to `uid`, never following symlinks.
+fn chown_tree(dir: &Path, uid: u32) -> io::Result<()> {
+    std::os::unix::fs::lchown(dir, Some(uid), Some(uid))?;
+    if std::fs::symlink_metadata(dir)?.is_dir() {
+        for entry in std::fs::read_dir(dir)? {
+            chown_tree(&entry?.path(), uid)?;
+        }
+    }
+    Ok(())
+}
+
 /// Deletes a workspace. Only call once no process of the session is left to race with.
 pub fn remove(dir: &Path) -> io::Result<()> {
     match std::fs::remove_dir_all(dir) {

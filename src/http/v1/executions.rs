@@ -41,8 +41,9 @@ pub async fn create(
         language: body.language,
         timeout: Duration::from_secs_f64(timeout),
         fresh_namespace: false,
+        wait_if_busy: false,
     };
-    Ok(Json(session.execute(spec, &s.config, &s.zygote).await?))
+    Ok(Json(session.execute(spec, &s.config, &s.zygote).await?.result))
 }
 
 pub async fn list(

@@ -1,0 +1,175 @@
+//! The compat API: the exact endpoints, status codes and strings of the Deep Insight Flask
+//! executor (see docs/compat.md), served by the same engine as v1.
+
+use super::extract::RawBody;
+use super::AppState;
+use crate::error::ApiError;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/container-info", get(container_info))
+        .route("/session/status", get(session_status))
+        .route("/execute", post(execute))
+        .route("/session/complete", post(complete))
+        .route("/file-sync", post(file_sync))
+}
+
+fn reply(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn err(status: StatusCode, message: &str) -> Response {
+    reply(status, json!({ "error": message }))
+}
+
+/// The body as JSON: `Ok(None)` when it is not JSON (or not an object), an error response for
+/// an unreadable or oversized body.
+async fn json_body(state: &AppState, req: Request) -> Result<Option<serde_json::Map<String, Value>>, Response> {
+    match RawBody::from_request(req, state).await {
+        Ok(RawBody(bytes)) => Ok(serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v.as_object().cloned())),
+        Err(e @ ApiError::PayloadTooLarge) => Err(reply(e.status(), json!({ "error": e.message() }))),
+        Err(e) => Err(err(StatusCode::BAD_REQUEST, &e.message())),
+    }
+}
+
+/// `/health` in the reference's shape, plus whether the zygote is warm. 503 once the session
+/// is complete, so the load balancer drains the finished target.
+pub async fn health(State(s): State<AppState>) -> Response {
+    let st = s.compat.status();
+    if st.complete {
+        return reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "complete", "session_id": s.compat.session_id, "executions_completed": st.executions}),
+        );
+    }
+    reply(
+        StatusCode::OK,
+        json!({
+            "status": "healthy",
+            "session_id": s.compat.session_id,
+            "executions_completed": st.executions,
+            "max_executions": s.compat.max_executions,
+            "is_complete": false,
+            "zygote": s.zygote.state().label(),
+            "sessions": s.sessions.count(),
+            "instance_id": &*s.instance_id,
+        }),
+    )
+}
+
+async fn container_info(State(s): State<AppState>) -> Json<Value> {
+    let mut known = s.sessions.ids();
+    if !known.contains(&s.compat.session_id) {
+        known.insert(0, s.compat.session_id.clone());
+    }
+    Json(json!({
+        "private_ip": s.compat.private_ip().await,
+        "hostname": s.compat.hostname,
+        "session_id": s.compat.session_id,
+        "known_sessions": known,
+        "executions_completed": s.compat.status().executions,
+    }))
+}
+
+async fn session_status(State(s): State<AppState>) -> Json<Value> {
+    let st = s.compat.status();
+    let workspace = s.compat.session().await.map(|x| x.workspace.display().to_string()).unwrap_or_default();
+    Json(json!({
+        "session_id": s.compat.session_id,
+        "executions_completed": st.executions,
+        "max_executions": s.compat.max_executions,
+        "is_complete": st.complete,
+        "workspace": workspace,
+        "uptime_seconds": s.compat.uptime_s(),
+    }))
+}
+
+fn mismatched(body: &serde_json::Map<String, Value>, ours: &str) -> bool {
+    matches!(body.get("session_id").and_then(Value::as_str), Some(id) if !id.is_empty() && id != ours)
+}
+
+async fn execute(State(s): State<AppState>, req: Request) -> Response {
+    let c = &s.compat;
+    if c.status().complete {
+        return reply(StatusCode::BAD_REQUEST, json!({"error": "Session is already complete", "session_id": c.session_id}));
+    }
+    let body = match json_body(&s, req).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return err(StatusCode::BAD_REQUEST, "Request body must be a JSON object"),
+        Err(resp) => return resp,
+    };
+    let code = match body.get("code") {
+        None | Some(Value::Null) => return err(StatusCode::BAD_REQUEST, "No code provided"),
+        Some(Value::String(code)) if code.is_empty() => return err(StatusCode::BAD_REQUEST, "No code provided"),
+        Some(Value::String(code)) => code.clone(),
+        Some(_) => return err(StatusCode::BAD_REQUEST, "code must be a string"),
+    };
+    if mismatched(&body, &c.session_id) {
+        return err(StatusCode::FORBIDDEN, "Session ID mismatch - request routed to wrong container");
+    }
+    match c.execute(&code).await {
+        Ok(v) => reply(StatusCode::OK, v),
+        Err(e) => reply(e.status(), json!({ "error": e.message() })),
+    }
+}
+
+async fn complete(State(s): State<AppState>, req: Request) -> Response {
+    let c = &s.compat;
+    let body = match json_body(&s, req).await {
+        Ok(b) => b.unwrap_or_default(),
+        Err(resp) => return resp,
+    };
+    if mismatched(&body, &c.session_id) {
+        return err(StatusCode::FORBIDDEN, "Session ID mismatch - completion request routed to wrong container");
+    }
+    let total = c.status().executions;
+    match c.complete().await {
+        Ok(()) => reply(
+            StatusCode::OK,
+            json!({"message": "Session completed", "session_id": c.session_id, "total_executions": total, "upload_completed": true}),
+        ),
+        Err(why) => {
+            tracing::warn!(reason = %why, "session completion failed");
+            reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({
+                    "message": "Session completion failed - S3 upload did not finish",
+                    "session_id": c.session_id,
+                    "total_executions": total,
+                    "upload_completed": false,
+                }),
+            )
+        }
+    }
+}
+
+async fn file_sync(State(s): State<AppState>, req: Request) -> Response {
+    let body = match json_body(&s, req).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return err(StatusCode::BAD_REQUEST, "Request body must be a JSON object"),
+        Err(resp) => return resp,
+    };
+    let text = |k: &str| body.get(k).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_string);
+    let Some(action) = text("action") else {
+        return err(StatusCode::BAD_REQUEST, "No action specified");
+    };
+    let (Some(_bucket), Some(_prefix), Some(local_path)) = (text("bucket_name"), text("s3_key_prefix"), text("local_path")) else {
+        return err(StatusCode::BAD_REQUEST, "Missing required parameters");
+    };
+    if action != "sync_data_from_s3" && action != "sync_artifacts_to_s3" {
+        return err(StatusCode::BAD_REQUEST, &format!("Unknown action: {action}"));
+    }
+    if let Err(why) = s.compat.resolve_local_path(&local_path) {
+        return err(StatusCode::BAD_REQUEST, &why);
+    }
+    reply(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"status": "error", "message": "file-sync needs S3, and no S3 bucket is configured for this executor"}),
+    )
+}
