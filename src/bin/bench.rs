@@ -196,7 +196,7 @@ fn main() {
     let mut cold = vec![];
     let cold_server_root = workdir("cold");
     let cold_port = free_port();
-    let cold_child = Command::new(exe_dir().join("dynamic-executor"))
+    let mut cold_child = Command::new(exe_dir().join("dynamic-executor"))
         .args(["--bind", &format!("127.0.0.1:{cold_port}"), "--warm-workers", "0", "--uid-base", "63000", "--uid-count", "200"])
         .arg("--workspace-root")
         .arg(cold_server_root.join("ws"))
