@@ -97,6 +97,10 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_NPROC_LIMIT", default_value_t = 64)]
     pub nproc_limit: u64,
 
+    /// Niceness of sandboxed code (0-19): it yields the CPU to the server under load.
+    #[arg(long, env = "EXECUTOR_WORKER_NICE", default_value_t = 10)]
+    pub worker_nice: i32,
+
     /// Largest single file sandboxed code may write, in MiB (RLIMIT_FSIZE).
     #[arg(long, env = "EXECUTOR_FILE_SIZE_LIMIT_MB", default_value_t = 1024)]
     pub file_size_limit_mb: u64,

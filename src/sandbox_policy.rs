@@ -18,6 +18,7 @@ pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote) -> Policy
             file_size_bytes: config.file_size_limit_mb << 20,
             open_files: config.open_files_limit,
             processes: config.nproc_limit,
+            nice: config.worker_nice,
         },
         uid,
         gid: uid,

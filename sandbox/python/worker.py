@@ -197,7 +197,6 @@ class Session:
             _in_user_code = False
         if _interrupted and result["status"] == "ok":
             result["status"] = "interrupted"
-        self.save_figures()
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

@@ -25,6 +25,10 @@ pub struct RlimitPolicy {
     pub open_files: u64,
     /// Processes + threads of the session's uid (only enforced for a non-root uid).
     pub processes: u64,
+    /// Scheduling niceness (0-19): user code yields the CPU to the server's control plane, so
+    /// `/health` stays fast while every core runs sessions.
+    #[serde(default)]
+    pub nice: i32,
 }
 
 /// Everything the worker needs to sandbox itself. Computed by the server.

@@ -64,10 +64,11 @@ pub async fn health(State(s): State<AppState>) -> Response {
 }
 
 async fn container_info(State(s): State<AppState>) -> Json<Value> {
-    let mut known = s.sessions.ids();
-    if !known.contains(&s.compat.session_id) {
-        known.insert(0, s.compat.session_id.clone());
+    // The session is "known" once it exists: a client that sees its id may use it at once.
+    if let Err(e) = s.compat.session().await {
+        tracing::warn!(error = %e.message(), "the compat session is not available yet");
     }
+    let known = s.sessions.ids();
     Json(json!({
         "private_ip": s.compat.private_ip().await,
         "hostname": s.compat.hostname,

@@ -175,6 +175,11 @@ impl Server {
         }
     }
 
+    /// Whether the server process has exited (and reaps it if so).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
