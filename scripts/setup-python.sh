@@ -12,10 +12,18 @@ else
   venv=${EXECUTOR_VENV:-$HOME/.local/share/dynamic-executor/venv}
 fi
 
+# Debian's interpreter lives in world-readable /usr; a pyenv one under /root would not be.
+base=${EXECUTOR_BASE_PYTHON:-/usr/bin/python3}
+[ -x "$base" ] || base=$(command -v python3)
+
 need_apt=()
+[ -x /usr/bin/python3 ] || need_apt+=(python3)
 command -v fc-list >/dev/null 2>&1 || need_apt+=(fontconfig)
 fc-list 2>/dev/null | grep -qi nanumgothic || need_apt+=(fonts-nanum)
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ "${SETUP_TEST_TOOLS:-0}" = 1 ]; then
+  command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup-python: installing ${need_apt[*]}"
@@ -26,11 +34,21 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-# Debian's interpreter lives in world-readable /usr; a pyenv one under /root would not be.
-base=${EXECUTOR_BASE_PYTHON:-/usr/bin/python3}
-[ -x "$base" ] || base=$(command -v python3)
+# Tools the tests run (hadolint, PyYAML) live in their own venv, never in the sandbox's.
+if [ "${SETUP_TEST_TOOLS:-0}" = 1 ]; then
+  tools=${EXECUTOR_TOOLS_VENV:-$HOME/.cache/dynamic-executor/tools}
+  tstamp="$tools/.requirements.sha256"
+  twant=$(sha256sum < "$repo/sandbox/requirements-dev.txt" | cut -d' ' -f1)
+  if ! { [ -f "$tstamp" ] && [ "$(cat "$tstamp")" = "$twant" ]; }; then
+    echo "setup-python: installing test tools into $tools"
+    "$base" -m venv "$tools"
+    "$tools/bin/pip" install --quiet --disable-pip-version-check -r "$repo/sandbox/requirements-dev.txt"
+    echo "$twant" > "$tstamp"
+  fi
+fi
+
 stamp="$venv/.requirements.sha256"
-want=$(cat "$repo/sandbox/requirements.txt" | sha256sum | cut -d' ' -f1)
+want=$(sha256sum < "$repo/sandbox/requirements.txt" | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python3" ]; then
   echo "setup-python: $venv is up to date"
   exit 0

@@ -177,7 +177,11 @@ pub struct Config {
 
     /// Timeout of a compat Python execution, in seconds (the reference has none; its client
     /// waits 600 s).
-    #[arg(long, env = "EXECUTOR_COMPAT_PYTHON_TIMEOUT_S", default_value_t = 600.0)]
+    #[arg(
+        long,
+        env = "EXECUTOR_COMPAT_PYTHON_TIMEOUT_S",
+        default_value_t = 600.0
+    )]
     pub compat_python_timeout_s: f64,
 
     /// Timeout of a compat `BASH:` execution, in seconds.

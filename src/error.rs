@@ -82,7 +82,9 @@ impl ApiError {
                 format!("session `{id}` is running another execution; retry when it finishes")
             }
             SessionExists(id) => format!("a session `{id}` already exists"),
-            SessionPinned(id) => format!("`{id}` is the compat API's session; it lives as long as the process"),
+            SessionPinned(id) => {
+                format!("`{id}` is the compat API's session; it lives as long as the process")
+            }
             TooManySessions(n) => {
                 format!("this instance already holds its maximum of {n} sessions")
             }

@@ -33,7 +33,14 @@ fn health_and_status_shapes() {
     assert_eq!(h["max_executions"], 500);
     assert_eq!(h["is_complete"], false);
     let st = s.get_json("/session/status");
-    for k in ["session_id", "executions_completed", "max_executions", "is_complete", "workspace", "uptime_seconds"] {
+    for k in [
+        "session_id",
+        "executions_completed",
+        "max_executions",
+        "is_complete",
+        "workspace",
+        "uptime_seconds",
+    ] {
         assert!(st.get(k).is_some(), "{k} missing from {st}");
     }
     // the v1 API works beside the compat one
@@ -46,8 +53,16 @@ fn execute_returns_the_exact_shape_even_for_failing_code() {
     let s = Server::start();
     let v = ok(&s, "print('hello')");
     let expected: BTreeSet<String> = [
-        "session_id", "execution_num", "status", "stdout", "stderr", "error", "execution_time_ms",
-        "total_executions", "is_session_complete", "s3_backup",
+        "session_id",
+        "execution_num",
+        "status",
+        "stdout",
+        "stderr",
+        "error",
+        "execution_time_ms",
+        "total_executions",
+        "is_session_complete",
+        "s3_backup",
     ]
     .iter()
     .map(|k| k.to_string())
@@ -65,7 +80,13 @@ fn execute_returns_the_exact_shape_even_for_failing_code() {
     assert_eq!(keys(&v), expected);
     assert_eq!(v["status"], "failed");
     let e = &v["error"];
-    assert_eq!(keys(e), ["key_info", "line", "message", "traceback", "type"].iter().map(|k| k.to_string()).collect());
+    assert_eq!(
+        keys(e),
+        ["key_info", "line", "message", "traceback", "type"]
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
+    );
     assert_eq!(e["type"], "KeyError");
     assert_eq!(e["line"], 2, "line is the user's line");
     assert_eq!(e["key_info"], json!({}));
@@ -89,11 +110,31 @@ fn fresh_namespace_with_the_reference_globals() {
 fn key_info_rules_from_real_errors() {
     let s = Server::start();
     let cases = [
-        ("width = 100px", "SyntaxError", json!({"issue": "Invalid number format (possibly CSS in Python code)"})),
-        ("x = 1.5\nprint(f'{x:d}')", "ValueError", json!({"issue": "f-string format specifier error"})),
-        ("print(format('abc', ','))", "ValueError", json!({"issue": "Invalid format combination"})),
-        ("print(undefined_thing)", "NameError", json!({"undefined_variable": "undefined_thing"})),
-        ("import polars_not_installed", "ModuleNotFoundError", json!({"missing_module": "polars_not_installed"})),
+        (
+            "width = 100px",
+            "SyntaxError",
+            json!({"issue": "Invalid number format (possibly CSS in Python code)"}),
+        ),
+        (
+            "x = 1.5\nprint(f'{x:d}')",
+            "ValueError",
+            json!({"issue": "f-string format specifier error"}),
+        ),
+        (
+            "print(format('abc', ','))",
+            "ValueError",
+            json!({"issue": "Invalid format combination"}),
+        ),
+        (
+            "print(undefined_thing)",
+            "NameError",
+            json!({"undefined_variable": "undefined_thing"}),
+        ),
+        (
+            "import polars_not_installed",
+            "ModuleNotFoundError",
+            json!({"missing_module": "polars_not_installed"}),
+        ),
         ("1/0", "ZeroDivisionError", json!({})),
     ];
     for (code, kind, info) in cases {
@@ -123,7 +164,13 @@ fn output_truncation_is_byte_for_byte_the_references() {
     assert_eq!(v["stdout"].as_str().unwrap(), "x".repeat(8192));
     // > 8192 characters on ≤ 6 lines: cut at 8192 characters
     let v = ok(&s, "print('가' * 9000)");
-    assert_eq!(v["stdout"].as_str().unwrap(), format!("{}...\n\n[Output truncated: 9001 chars total]", "가".repeat(8192)));
+    assert_eq!(
+        v["stdout"].as_str().unwrap(),
+        format!(
+            "{}...\n\n[Output truncated: 9001 chars total]",
+            "가".repeat(8192)
+        )
+    );
     // > 8192 characters on > 6 lines: first three, last three
     let v = ok(&s, "for i in range(100):\n    print(f'{i:03d}' + '-' * 96)");
     let line = |i: usize| format!("{i:03}{}", "-".repeat(96));
@@ -133,8 +180,14 @@ fn output_truncation_is_byte_for_byte_the_references() {
     );
     assert_eq!(v["stdout"].as_str().unwrap(), expected);
     // stderr is truncated on its own
-    let v = ok(&s, "import sys\nfor i in range(10):\n    print('e' * 1000, file=sys.stderr)");
-    assert!(v["stderr"].as_str().unwrap().contains("... (4 lines omitted) ..."));
+    let v = ok(
+        &s,
+        "import sys\nfor i in range(10):\n    print('e' * 1000, file=sys.stderr)",
+    );
+    assert!(v["stderr"]
+        .as_str()
+        .unwrap()
+        .contains("... (4 lines omitted) ..."));
     assert_eq!(v["stdout"], "");
 }
 
@@ -147,7 +200,10 @@ fn bash_prefix_runs_a_shell() {
     let v = ok(&s, "BASH: echo partial; exit 3");
     assert_eq!(v["status"], "failed");
     assert_eq!(v["stdout"], "partial\n");
-    assert_eq!(v["error"], json!({"type": "BashError", "message": "Command failed with return code 3", "return_code": 3}));
+    assert_eq!(
+        v["error"],
+        json!({"type": "BashError", "message": "Command failed with return code 3", "return_code": 3})
+    );
     // `bash:` (lower case) is Python, as in the reference
     let v = ok(&s, "bash: ls");
     assert_eq!(v["error"]["type"], "NameError");
@@ -157,13 +213,22 @@ fn bash_prefix_runs_a_shell() {
 fn bash_timeout_kills_the_whole_tree() {
     let s = Server::start_with(&["--bash-timeout-s", "1"], &[]);
     let t0 = Instant::now();
-    let v = ok(&s, "BASH: (sleep 2; echo late > artifacts/late.txt) & sleep 30");
+    let v = ok(
+        &s,
+        "BASH: (sleep 2; echo late > artifacts/late.txt) & sleep 30",
+    );
     assert!(t0.elapsed() < Duration::from_secs(5));
     assert_eq!(v["status"], "failed");
-    assert_eq!(v["error"], json!({"type": "TimeoutError", "message": "Command timed out after 1 seconds"}));
+    assert_eq!(
+        v["error"],
+        json!({"type": "TimeoutError", "message": "Command timed out after 1 seconds"})
+    );
     std::thread::sleep(Duration::from_millis(2500));
     let v = ok(&s, "import os\nprint(os.path.exists('artifacts/late.txt'))");
-    assert_eq!(v["stdout"], "False\n", "the background child outlived the timeout");
+    assert_eq!(
+        v["stdout"], "False\n",
+        "the background child outlived the timeout"
+    );
 }
 
 #[test]
@@ -184,11 +249,25 @@ fn request_errors_in_the_contracts_order() {
     assert_eq!((st, v), (400, json!({"error": "No code provided"})));
     let (st, v) = execute(&s, json!({"code": ""}));
     assert_eq!((st, v), (400, json!({"error": "No code provided"})));
-    let r = s.client.post(s.url("/execute")).body("not json").send().unwrap();
+    let r = s
+        .client
+        .post(s.url("/execute"))
+        .body("not json")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.json::<Value>().unwrap()["error"].is_string());
-    let (st, v) = execute(&s, json!({"code": "print(1)", "session_id": "someone-else"}));
-    assert_eq!((st, v), (403, json!({"error": "Session ID mismatch - request routed to wrong container"})));
+    let (st, v) = execute(
+        &s,
+        json!({"code": "print(1)", "session_id": "someone-else"}),
+    );
+    assert_eq!(
+        (st, v),
+        (
+            403,
+            json!({"error": "Session ID mismatch - request routed to wrong container"})
+        )
+    );
     let (st, v) = execute(&s, json!({"code": "print(1)", "session_id": "job-7"}));
     assert_eq!(st, 200);
     assert_eq!(v["session_id"], "job-7");
@@ -204,14 +283,26 @@ fn max_executions_completes_the_session() {
     assert_eq!(v["is_session_complete"], true);
     assert_eq!(v["execution_num"], 2);
     let (st, v) = execute(&s, json!({"code": "print(3)"}));
-    assert_eq!((st, v), (400, json!({"error": "Session is already complete", "session_id": "default"})));
+    assert_eq!(
+        (st, v),
+        (
+            400,
+            json!({"error": "Session is already complete", "session_id": "default"})
+        )
+    );
     // complete is checked before anything else, even a malformed body
     let r = s.client.post(s.url("/execute")).body("{{{").send().unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().unwrap()["error"], "Session is already complete");
+    assert_eq!(
+        r.json::<Value>().unwrap()["error"],
+        "Session is already complete"
+    );
     let h = s.get("/health");
     assert_eq!(h.status(), 503);
-    assert_eq!(h.json::<Value>().unwrap(), json!({"status": "complete", "session_id": "default", "executions_completed": 2}));
+    assert_eq!(
+        h.json::<Value>().unwrap(),
+        json!({"status": "complete", "session_id": "default", "executions_completed": 2})
+    );
 }
 
 #[test]
@@ -220,8 +311,15 @@ fn completion_without_s3_fails_and_keeps_the_session() {
     ok(&s, "print(1)");
     let r = s.post_json("/session/complete", &json!({"session_id": "other"}));
     assert_eq!(r.status(), 403);
-    assert_eq!(r.json::<Value>().unwrap(), json!({"error": "Session ID mismatch - completion request routed to wrong container"}));
-    for body in [None, Some(json!({})), Some(json!({"session_id": "default"}))] {
+    assert_eq!(
+        r.json::<Value>().unwrap(),
+        json!({"error": "Session ID mismatch - completion request routed to wrong container"})
+    );
+    for body in [
+        None,
+        Some(json!({})),
+        Some(json!({"session_id": "default"})),
+    ] {
         let req = s.client.post(s.url("/session/complete"));
         let r = match body {
             Some(b) => req.json(&b).send().unwrap(),
@@ -244,11 +342,26 @@ fn file_sync_validates_everything_and_writes_nothing_outside() {
         let r = s.post_json("/file-sync", &b);
         (r.status().as_u16(), r.json::<Value>().unwrap())
     };
-    assert_eq!(post(json!({})), (400, json!({"error": "No action specified"})));
-    assert_eq!(post(json!({"action": "sync_data_from_s3", "bucket_name": "b"})), (400, json!({"error": "Missing required parameters"})));
+    assert_eq!(
+        post(json!({})),
+        (400, json!({"error": "No action specified"}))
+    );
+    assert_eq!(
+        post(json!({"action": "sync_data_from_s3", "bucket_name": "b"})),
+        (400, json!({"error": "Missing required parameters"}))
+    );
     let full = |action: &str, local: &str| json!({"action": action, "bucket_name": "b", "s3_key_prefix": "p/", "local_path": local});
-    assert_eq!(post(full("explode", "/app/data/")), (400, json!({"error": "Unknown action: explode"})));
-    for bad in ["/etc/", "../../x", "/app/data/../../etc", "/app/../etc", "/root/x"] {
+    assert_eq!(
+        post(full("explode", "/app/data/")),
+        (400, json!({"error": "Unknown action: explode"}))
+    );
+    for bad in [
+        "/etc/",
+        "../../x",
+        "/app/data/../../etc",
+        "/app/../etc",
+        "/root/x",
+    ] {
         for action in ["sync_data_from_s3", "sync_artifacts_to_s3"] {
             let (st, v) = post(full(action, bad));
             assert_eq!(st, 400, "{bad}: {v}");
@@ -278,15 +391,36 @@ fn container_info_uses_the_ecs_task_metadata() {
             let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         }
     });
-    let s = Server::start_with(&[], &[("SESSION_ID", "job-9"), ("ECS_CONTAINER_METADATA_URI_V4", &meta_url)]);
+    let s = Server::start_with(
+        &[],
+        &[
+            ("SESSION_ID", "job-9"),
+            ("ECS_CONTAINER_METADATA_URI_V4", &meta_url),
+        ],
+    );
     let v = s.get_json("/container-info?session_id=job-9");
     assert_eq!(v["private_ip"], "10.20.30.40");
     assert_eq!(v["session_id"], "job-9");
-    assert!(v["known_sessions"].as_array().unwrap().contains(&json!("job-9")));
+    assert!(v["known_sessions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("job-9")));
     assert!(v["hostname"].is_string() && v["executions_completed"] == 0);
-    assert!(s.get("/container-info").headers().get("set-cookie").is_none(), "the ALB sets AWSALB, never us");
+    assert!(
+        s.get("/container-info")
+            .headers()
+            .get("set-cookie")
+            .is_none(),
+        "the ALB sets AWSALB, never us"
+    );
     // the metadata URI is an ECS_* variable: it must not reach sandboxed code
-    assert_eq!(ok(&s, "import os\nprint('ECS_CONTAINER_METADATA_URI_V4' in os.environ)")["stdout"], "False\n");
+    assert_eq!(
+        ok(
+            &s,
+            "import os\nprint('ECS_CONTAINER_METADATA_URI_V4' in os.environ)"
+        )["stdout"],
+        "False\n"
+    );
 }
 
 #[test]
@@ -298,7 +432,10 @@ fn private_ip_can_be_configured() {
 #[test]
 fn hard_cap_ends_a_single_session_task() {
     let mut s = Server::start_with(&["--hard-cap-s", "2"], &[("SESSION_ID", "job-cap")]);
-    assert!(common::eventually(Duration::from_secs(15), || s.exited()), "the task outlived its hard cap");
+    assert!(
+        common::eventually(Duration::from_secs(15), || s.exited()),
+        "the task outlived its hard cap"
+    );
 }
 
 #[test]
@@ -306,6 +443,9 @@ fn korean_code_output_and_file_names_round_trip() {
     let s = Server::start();
     let v = ok(&s, "import os\nname = '신선식품 분석'\nopen('./artifacts/결과.txt', 'w', encoding='utf-8').write(name)\nprint(name, sorted(os.listdir('./artifacts')))");
     assert_eq!(v["stdout"], "신선식품 분석 ['결과.txt']\n");
-    let got = s.get("/v1/sessions/default/artifacts/%EA%B2%B0%EA%B3%BC.txt").text().unwrap();
+    let got = s
+        .get("/v1/sessions/default/artifacts/%EA%B2%B0%EA%B3%BC.txt")
+        .text()
+        .unwrap();
     assert_eq!(got, "신선식품 분석");
 }

@@ -6,7 +6,10 @@ use common::{data, Server};
 use serde_json::{json, Value};
 
 fn execute(s: &Server, code: &str) -> Value {
-    let r = s.post_json("/execute", &json!({"code": code, "session_id": "job-replay"}));
+    let r = s.post_json(
+        "/execute",
+        &json!({"code": code, "session_id": "job-replay"}),
+    );
     assert_eq!(r.status(), 200);
     r.json().unwrap()
 }
@@ -15,18 +18,33 @@ fn replay(csv: Vec<u8>, expected_total: i64) {
     let s = Server::start_with(&[], &[("SESSION_ID", "job-replay")]);
     // 1. the cookie hunt: /container-info until the session id is known
     let info = s.get_json("/container-info?session_id=job-replay");
-    assert!(info["known_sessions"].as_array().unwrap().contains(&json!("job-replay")));
+    assert!(info["known_sessions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("job-replay")));
     assert!(!info["private_ip"].as_str().unwrap().is_empty());
     // 2. data in: file-sync into /app/data/ (refused here only for lack of S3, not for its path)
     let r = s.post_json("/file-sync", &json!({"action": "sync_data_from_s3", "bucket_name": "b", "s3_key_prefix": "deep-insight/fargate_sessions/job-replay/input/", "local_path": "/app/data/"}));
     assert_eq!(r.status(), 503);
     // ... so the input arrives through the v1 files API of the same session instead
-    assert_eq!(s.put_file("job-replay", "data/Dat-fresh-food-claude.csv", csv).status(), 201);
+    assert_eq!(
+        s.put_file("job-replay", "data/Dat-fresh-food-claude.csv", csv)
+            .status(),
+        201
+    );
     // 3. the Coder agent's executions
     let v = execute(&s, "import pandas as pd\ndf = pd.read_csv('./data/Dat-fresh-food-claude.csv')\nprint(df.shape)\nprint(int(df['금액'].sum()))");
     assert_eq!(v["status"], "completed", "{v}");
-    assert!(v["stdout"].as_str().unwrap().contains(&expected_total.to_string()), "{v}");
-    let v = execute(&s, "\
+    assert!(
+        v["stdout"]
+            .as_str()
+            .unwrap()
+            .contains(&expected_total.to_string()),
+        "{v}"
+    );
+    let v = execute(
+        &s,
+        "\
 import pandas as pd, matplotlib.pyplot as plt
 df = pd.read_csv('./data/Dat-fresh-food-claude.csv')
 by = df.groupby('카테고리')['금액'].sum().sort_values()
@@ -34,9 +52,13 @@ fig, ax = plt.subplots(figsize=(8, 5))
 ax.barh(by.index, by.values)
 ax.set_title('카테고리별 매출')
 fig.savefig('./artifacts/category_sales.png', dpi=120, bbox_inches='tight')
-print('saved')");
+print('saved')",
+    );
     assert_eq!(v["status"], "completed", "{v}");
-    let v = execute(&s, &format!("\
+    let v = execute(
+        &s,
+        &format!(
+            "\
 import json, pandas as pd
 df = pd.read_csv('./data/Dat-fresh-food-claude.csv')
 meta = {{'generated_at': str(datetime.now()), 'calculations': [{{
@@ -45,13 +67,18 @@ meta = {{'generated_at': str(datetime.now()), 'calculations': [{{
     'source_columns': ['금액'], 'importance': 'high'}}]}}
 with open('./artifacts/calculation_metadata.json', 'w', encoding='utf-8') as f:
     json.dump(meta, f, ensure_ascii=False, indent=2)
-print(meta['calculations'][0]['value'] == {expected_total})"));
+print(meta['calculations'][0]['value'] == {expected_total})"
+        ),
+    );
     assert_eq!(v["stdout"], "True\n", "{v}");
     // 4. the Validator re-computes from source_file
     let v = execute(&s, "import json, pandas as pd\nm = json.load(open('./artifacts/calculation_metadata.json'))['calculations'][0]\ndf = pd.read_csv(m['source_file'])\nprint(abs(df[m['source_columns'][0]].sum() - m['value']) < 0.01)");
     assert_eq!(v["stdout"], "True\n");
     let v = execute(&s, "BASH: ls ./artifacts");
-    assert_eq!(v["stdout"], "calculation_metadata.json\ncategory_sales.png\n");
+    assert_eq!(
+        v["stdout"],
+        "calculation_metadata.json\ncategory_sales.png\n"
+    );
     assert_eq!(v["total_executions"], 5);
     // the artifacts are served by the v1 API too
     let png = s.get("/v1/sessions/job-replay/artifacts/category_sales.png");
@@ -60,12 +87,17 @@ print(meta['calculations'][0]['value'] == {expected_total})"));
     let r = s.post_json("/session/complete", &json!({"session_id": "job-replay"}));
     assert_eq!(r.status(), 500);
     assert_eq!(r.json::<Value>().unwrap()["upload_completed"], false);
-    assert_eq!(execute(&s, "print('retry possible')")["status"], "completed");
+    assert_eq!(
+        execute(&s, "print('retry possible')")["status"],
+        "completed"
+    );
 }
 
 #[test]
 fn replay_with_real_data() {
-    let Some(csv) = data::real_fresh_food() else { return };
+    let Some(csv) = data::real_fresh_food() else {
+        return;
+    };
     replay(csv, data::REAL_TOTAL);
 }
 

@@ -289,8 +289,29 @@ fn events_keep_the_order_of_output() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| format!("{}:{}", e["type"].as_str().unwrap(), e["data"].as_str().or(e["path"].as_str()).or(e["status"].as_str()).unwrap_or("").trim()))
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["type"].as_str().unwrap(),
+                e["data"]
+                    .as_str()
+                    .or(e["path"].as_str())
+                    .or(e["status"].as_str())
+                    .unwrap_or("")
+                    .trim()
+            )
+        })
         .collect();
-    assert_eq!(kinds, vec!["stdout:one", "stderr:two", "artifact:artifacts/figure-1-1.png", "stdout:three", "result:ok"], "{ev:#}");
+    assert_eq!(
+        kinds,
+        vec![
+            "stdout:one",
+            "stderr:two",
+            "artifact:artifacts/figure-1-1.png",
+            "stdout:three",
+            "result:ok"
+        ],
+        "{ev:#}"
+    );
     assert_eq!(ev["events"][0]["seq"], 0);
 }

@@ -15,7 +15,10 @@ fn healthcheck_bin() -> PathBuf {
 fn exits_zero_when_healthy_and_one_when_nothing_listens() {
     let bin = healthcheck_bin();
     if !bin.exists() {
-        panic!("{} missing: build the workspace (scripts/test.sh does)", bin.display());
+        panic!(
+            "{} missing: build the workspace (scripts/test.sh does)",
+            bin.display()
+        );
     }
     let s = Server::spawn(&[], &[]);
     let addr = s.base.trim_start_matches("http://").to_string();

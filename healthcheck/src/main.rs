@@ -10,7 +10,10 @@ const TIMEOUT: Duration = Duration::from_millis(1000);
 
 fn target() -> Option<SocketAddr> {
     let arg = std::env::args().nth(1).or_else(|| {
-        let port = std::env::var("EXECUTOR_BIND").ok().and_then(|b| b.rsplit(':').next().map(str::to_string)).unwrap_or_else(|| "8080".into());
+        let port = std::env::var("EXECUTOR_BIND")
+            .ok()
+            .and_then(|b| b.rsplit(':').next().map(str::to_string))
+            .unwrap_or_else(|| "8080".into());
         Some(format!("127.0.0.1:{port}"))
     })?;
     arg.to_socket_addrs().ok()?.next()

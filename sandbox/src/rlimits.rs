@@ -40,7 +40,10 @@ pub fn apply(p: &RlimitPolicy, report: &mut Report) -> Result<(), SandboxError> 
     set("rlimit_memlock", libc::RLIMIT_MEMLOCK, 0)?;
     set("rlimit_msgqueue", libc::RLIMIT_MSGQUEUE, 0)?;
     if p.nice > 0 {
-        check("nice", unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, p.nice.min(19)) } as _)?;
+        check(
+            "nice",
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, p.nice.min(19)) } as _,
+        )?;
     }
     Ok(())
 }

@@ -23,7 +23,11 @@ impl Drop for Server {
 }
 
 fn exe_dir() -> PathBuf {
-    std::env::current_exe().unwrap().parent().unwrap().to_path_buf()
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn workdir(tag: &str) -> PathBuf {
@@ -35,7 +39,14 @@ fn workdir(tag: &str) -> PathBuf {
 
 fn spawn(port: u16, root: &Path, uid_base: u32) -> Child {
     Command::new(exe_dir().join("dynamic-executor"))
-        .args(["--bind", &format!("127.0.0.1:{port}"), "--uid-base", &uid_base.to_string(), "--uid-count", "200"])
+        .args([
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--uid-base",
+            &uid_base.to_string(),
+            "--uid-count",
+            "200",
+        ])
         .arg("--workspace-root")
         .arg(root.join("ws"))
         .env("EXECUTOR_LOG", "warn")
@@ -47,7 +58,11 @@ fn spawn(port: u16, root: &Path, uid_base: u32) -> Child {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start() -> Server {
@@ -59,7 +74,10 @@ fn start() -> Server {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Ok(r) = client.get(format!("{base}/health")).send() {
-            if r.json::<Value>().map(|v| v["zygote"] == "warm").unwrap_or(false) {
+            if r.json::<Value>()
+                .map(|v| v["zygote"] == "warm")
+                .unwrap_or(false)
+            {
                 break;
             }
         }
@@ -68,7 +86,11 @@ fn start() -> Server {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Server { child, base, _root: root }
+    Server {
+        child,
+        base,
+        _root: root,
+    }
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -84,16 +106,31 @@ fn ms(d: Duration) -> f64 {
 fn row(name: &str, samples: &mut [f64], unit: &str, target: &str) {
     let p50 = pct(samples, 50.0);
     let p99 = pct(samples, 99.0);
-    println!("| {name} | {p50:.2} {unit} | {p99:.2} {unit} | {} | {target} |", samples.len());
+    println!(
+        "| {name} | {p50:.2} {unit} | {p99:.2} {unit} | {} | {target} |",
+        samples.len()
+    );
 }
 
 fn create(client: &Client, base: &str) -> String {
-    let r: Value = client.post(format!("{base}/v1/sessions")).json(&json!({})).send().unwrap().json().unwrap();
+    let r: Value = client
+        .post(format!("{base}/v1/sessions"))
+        .json(&json!({}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     r["id"].as_str().expect("session id").to_string()
 }
 
 fn exec(client: &Client, base: &str, sid: &str, code: &str) -> Value {
-    client.post(format!("{base}/v1/sessions/{sid}/executions")).json(&json!({ "code": code })).send().unwrap().json().unwrap()
+    client
+        .post(format!("{base}/v1/sessions/{sid}/executions"))
+        .json(&json!({ "code": code }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
 }
 
 fn delete(client: &Client, base: &str, sid: &str) {
@@ -122,12 +159,20 @@ fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
         .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem = status_mem_total();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{cores} cores ({cpu}), {mem:.0} GiB RAM, Linux {}", kernel.trim())
+    format!(
+        "{cores} cores ({cpu}), {mem:.0} GiB RAM, Linux {}",
+        kernel.trim()
+    )
 }
 
 fn status_mem_total() -> f64 {
@@ -142,7 +187,10 @@ fn status_mem_total() -> f64 {
 }
 
 fn start_to_healthy(runs: usize) -> Vec<f64> {
-    let client = Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
+    let client = Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
     let mut out = vec![];
     for i in 0..runs {
         let root = workdir(&format!("start{i}"));
@@ -151,7 +199,12 @@ fn start_to_healthy(runs: usize) -> Vec<f64> {
         let mut child = spawn(port, &root, 62000);
         let deadline = t0 + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if client.get(format!("http://127.0.0.1:{port}/health")).send().map(|r| r.status() == 200).unwrap_or(false) {
+            if client
+                .get(format!("http://127.0.0.1:{port}/health"))
+                .send()
+                .map(|r| r.status() == 200)
+                .unwrap_or(false)
+            {
                 out.push(ms(t0.elapsed()));
                 break;
             }
@@ -173,7 +226,12 @@ fn main() {
     println!("|---|---|---|---|---|");
 
     let mut startup = start_to_healthy(n(10));
-    row("process start → first /health 200", &mut startup, "ms", "≤ 50 ms");
+    row(
+        "process start → first /health 200",
+        &mut startup,
+        "ms",
+        "≤ 50 ms",
+    );
 
     let server = start();
     let base = server.base.clone();
@@ -191,13 +249,27 @@ fn main() {
         delete(&client, &base, &sid);
         std::thread::sleep(Duration::from_millis(150));
     }
-    row("session create → ready (warm pool)", &mut ready, "ms", "≤ 5 ms p50");
+    row(
+        "session create → ready (warm pool)",
+        &mut ready,
+        "ms",
+        "≤ 5 ms p50",
+    );
 
     let mut cold = vec![];
     let cold_server_root = workdir("cold");
     let cold_port = free_port();
     let mut cold_child = Command::new(exe_dir().join("dynamic-executor"))
-        .args(["--bind", &format!("127.0.0.1:{cold_port}"), "--warm-workers", "0", "--uid-base", "63000", "--uid-count", "200"])
+        .args([
+            "--bind",
+            &format!("127.0.0.1:{cold_port}"),
+            "--warm-workers",
+            "0",
+            "--uid-base",
+            "63000",
+            "--uid-count",
+            "200",
+        ])
         .arg("--workspace-root")
         .arg(cold_server_root.join("ws"))
         .env("EXECUTOR_LOG", "warn")
@@ -208,7 +280,12 @@ fn main() {
     let cold_base = format!("http://127.0.0.1:{cold_port}");
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline
-        && !client.get(format!("{cold_base}/health")).send().and_then(|r| r.json::<Value>()).map(|v| v["zygote"] == "warm").unwrap_or(false)
+        && !client
+            .get(format!("{cold_base}/health"))
+            .send()
+            .and_then(|r| r.json::<Value>())
+            .map(|v| v["zygote"] == "warm")
+            .unwrap_or(false)
     {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -220,7 +297,12 @@ fn main() {
     }
     unsafe { libc::kill(cold_child.id() as i32, libc::SIGTERM) };
     let _ = cold_child.wait();
-    row("session create → ready (no warm pool: fork + sandbox)", &mut cold, "ms", "—");
+    row(
+        "session create → ready (no warm pool: fork + sandbox)",
+        &mut cold,
+        "ms",
+        "—",
+    );
 
     let sid = create(&client, &base);
     for _ in 0..20 {
@@ -233,7 +315,12 @@ fn main() {
         rt.push(ms(t0.elapsed()));
         assert_eq!(r["stdout"], "1\n");
     }
-    row("`print(1)` round trip over HTTP (keep-alive)", &mut rt, "ms", "≤ 0.8 ms p50");
+    row(
+        "`print(1)` round trip over HTTP (keep-alive)",
+        &mut rt,
+        "ms",
+        "≤ 0.8 ms p50",
+    );
     delete(&client, &base, &sid);
 
     let chart = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.bar(['과일','채소','육류','수산물','유제품'], [5, 3, 4, 2, 1])\nax.set_title('카테고리별 매출')\nplt.show()";
@@ -247,15 +334,26 @@ fn main() {
         delete(&client, &base, &sid);
         std::thread::sleep(Duration::from_millis(150));
     }
-    row("first matplotlib chart in a new session", &mut charts, "ms", "≤ 150 ms");
+    row(
+        "first matplotlib chart in a new session",
+        &mut charts,
+        "ms",
+        "≤ 150 ms",
+    );
 
     // /health while both cores run user code.
     let busy: Vec<String> = (0..2).map(|_| create(&client, &base)).collect();
     let mut burners = vec![];
     for sid in &busy {
-        let (c, url) = (client.clone(), format!("{base}/v1/sessions/{sid}/executions"));
+        let (c, url) = (
+            client.clone(),
+            format!("{base}/v1/sessions/{sid}/executions"),
+        );
         burners.push(std::thread::spawn(move || {
-            let _ = c.post(url).json(&json!({"code": "while True: pass", "timeout_s": 15})).send();
+            let _ = c
+                .post(url)
+                .json(&json!({"code": "while True: pass", "timeout_s": 15}))
+                .send();
         }));
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -270,7 +368,12 @@ fn main() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let max = health.iter().cloned().fold(0.0, f64::max);
-    row("`/health` while both cores run user code", &mut health, "ms", "≤ 2 ms p99");
+    row(
+        "`/health` while both cores run user code",
+        &mut health,
+        "ms",
+        "≤ 2 ms p99",
+    );
     for b in burners {
         let _ = b.join();
     }
@@ -283,10 +386,20 @@ fn main() {
     let mut private = vec![];
     for sid in &idle {
         exec(&client, &base, sid, "print(1)");
-        let info: Value = client.get(format!("{base}/v1/sessions/{sid}")).send().unwrap().json().unwrap();
+        let info: Value = client
+            .get(format!("{base}/v1/sessions/{sid}"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         private.push(private_kb(info["sandbox"]["worker_pid"].as_i64().unwrap()) / 1024.0);
     }
-    row("private memory per idle session", &mut private, "MiB", "≤ 40 MiB");
+    row(
+        "private memory per idle session",
+        &mut private,
+        "MiB",
+        "≤ 40 MiB",
+    );
     for sid in &idle {
         delete(&client, &base, sid);
     }

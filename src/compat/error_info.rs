@@ -47,7 +47,8 @@ pub fn key_info(kind: &str, message: &str) -> Value {
             Some(name) => json!({"undefined_variable": name}),
             None => json!({}),
         },
-        "ImportError" | "ModuleNotFoundError" => match quoted_word(message, "No module named ", "") {
+        "ImportError" | "ModuleNotFoundError" => match quoted_word(message, "No module named ", "")
+        {
             Some(name) => json!({"missing_module": name}),
             None => json!({}),
         },
@@ -73,15 +74,42 @@ mod tests {
     #[test]
     fn key_info_rules() {
         let k = |t, m| key_info(t, m);
-        assert_eq!(k("SyntaxError", "invalid decimal literal"), json!({"issue": "Invalid number format (possibly CSS in Python code)"}));
-        assert_eq!(k("SyntaxError", "f-string: invalid format code"), json!({"issue": "f-string formatting error"}));
-        assert_eq!(k("SyntaxError", "unexpected EOF while parsing"), json!({"issue": "Missing closing bracket or quote"}));
+        assert_eq!(
+            k("SyntaxError", "invalid decimal literal"),
+            json!({"issue": "Invalid number format (possibly CSS in Python code)"})
+        );
+        assert_eq!(
+            k("SyntaxError", "f-string: invalid format code"),
+            json!({"issue": "f-string formatting error"})
+        );
+        assert_eq!(
+            k("SyntaxError", "unexpected EOF while parsing"),
+            json!({"issue": "Missing closing bracket or quote"})
+        );
         assert_eq!(k("SyntaxError", "invalid syntax"), json!({}));
-        assert_eq!(k("ValueError", "Unknown format code 'd' for object of type 'float'"), json!({"issue": "f-string format specifier error"}));
-        assert_eq!(k("ValueError", "Cannot specify ',' with 's'."), json!({"issue": "Invalid format combination"}));
-        assert_eq!(k("NameError", "name 'df' is not defined"), json!({"undefined_variable": "df"}));
-        assert_eq!(k("NameError", "name '매출' is not defined"), json!({"undefined_variable": "매출"}));
-        assert_eq!(k("ModuleNotFoundError", "No module named 'polars'"), json!({"missing_module": "polars"}));
+        assert_eq!(
+            k(
+                "ValueError",
+                "Unknown format code 'd' for object of type 'float'"
+            ),
+            json!({"issue": "f-string format specifier error"})
+        );
+        assert_eq!(
+            k("ValueError", "Cannot specify ',' with 's'."),
+            json!({"issue": "Invalid format combination"})
+        );
+        assert_eq!(
+            k("NameError", "name 'df' is not defined"),
+            json!({"undefined_variable": "df"})
+        );
+        assert_eq!(
+            k("NameError", "name '매출' is not defined"),
+            json!({"undefined_variable": "매출"})
+        );
+        assert_eq!(
+            k("ModuleNotFoundError", "No module named 'polars'"),
+            json!({"missing_module": "polars"})
+        );
         assert_eq!(k("ImportError", "No module named 'a.b'"), json!({}));
         assert_eq!(k("KeyError", "'x'"), json!({}));
     }

@@ -22,7 +22,12 @@ impl Exporter {
 
     /// Uploads `debug/session_status.json`, `debug/execution_{i}.json`, `artifacts/` and
     /// `data/` of `workspace`.
-    pub async fn upload(&self, _session_id: &str, _workspace: &Path, _status: &Value) -> Result<(), String> {
+    pub async fn upload(
+        &self,
+        _session_id: &str,
+        _workspace: &Path,
+        _status: &Value,
+    ) -> Result<(), String> {
         match self {
             Exporter::Unconfigured => Err("no S3 bucket is configured for this executor".into()),
         }

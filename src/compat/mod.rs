@@ -56,9 +56,16 @@ pub struct Status {
 
 impl Compat {
     /// Sets up the compat session in the background: nothing here may delay `/health`.
-    pub fn start(config: Arc<Config>, sessions: Arc<SessionManager>, zygote: Arc<Zygote>) -> Arc<Compat> {
+    pub fn start(
+        config: Arc<Config>,
+        sessions: Arc<SessionManager>,
+        zygote: Arc<Zygote>,
+    ) -> Arc<Compat> {
         let single_session = config.session_id.is_some();
-        let session_id = config.session_id.clone().unwrap_or_else(|| DEFAULT_SESSION.into());
+        let session_id = config
+            .session_id
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SESSION.into());
         let compat = Arc::new(Compat {
             session_id,
             single_session,
@@ -84,19 +91,29 @@ impl Compat {
             }
         });
         if single_session && config.hard_cap_s > 0 {
-            tokio::spawn(compat.clone().hard_cap(Duration::from_secs(config.hard_cap_s)));
+            tokio::spawn(
+                compat
+                    .clone()
+                    .hard_cap(Duration::from_secs(config.hard_cap_s)),
+            );
         }
         compat
     }
 
     /// The task's private IP (detected once: ECS metadata, else the hostname's address).
     pub async fn private_ip(&self) -> String {
-        self.private_ip.get_or_init(|| netinfo::private_ip(self.config.private_ip.as_deref())).await.clone()
+        self.private_ip
+            .get_or_init(|| netinfo::private_ip(self.config.private_ip.as_deref()))
+            .await
+            .clone()
     }
 
     pub fn status(&self) -> Status {
         let m = self.meta.lock().unwrap();
-        Status { executions: m.executions, complete: m.complete }
+        Status {
+            executions: m.executions,
+            complete: m.complete,
+        }
     }
 
     pub fn uptime_s(&self) -> u64 {
@@ -106,8 +123,16 @@ impl Compat {
     pub async fn session(&self) -> ApiResult<Arc<Session>> {
         self.session
             .get_or_try_init(|| async {
-                self.zygote.wait_warm(Duration::from_secs(120)).await.map_err(ApiError::Unavailable)?;
-                self.sessions.create_pinned(self.session_id.clone(), self.config.compat_workspace.clone()).await
+                self.zygote
+                    .wait_warm(Duration::from_secs(120))
+                    .await
+                    .map_err(ApiError::Unavailable)?;
+                self.sessions
+                    .create_pinned(
+                        self.session_id.clone(),
+                        self.config.compat_workspace.clone(),
+                    )
+                    .await
             })
             .await
             .cloned()
@@ -118,8 +143,16 @@ impl Compat {
         let session = self.session().await?;
         let trimmed = code.trim();
         let (language, body, timeout) = match trimmed.strip_prefix("BASH:") {
-            Some(cmd) => (Language::Shell, cmd.trim().to_string(), self.config.bash_timeout_s),
-            None => (Language::Python, code.to_string(), self.config.compat_python_timeout_s),
+            Some(cmd) => (
+                Language::Shell,
+                cmd.trim().to_string(),
+                self.config.bash_timeout_s,
+            ),
+            None => (
+                Language::Python,
+                code.to_string(),
+                self.config.compat_python_timeout_s,
+            ),
         };
         let spec = ExecSpec {
             code: body,
@@ -142,22 +175,34 @@ impl Compat {
                 json!({"type": "BashError", "message": format!("Command failed with return code {rc}"), "return_code": rc})
             }
             (Outcome::Timeout, Language::Python) => {
-                let mut e = r.error.clone().unwrap_or_else(|| crate::executions::ErrorInfo {
-                    kind: String::new(),
-                    message: String::new(),
-                    line: None,
-                    traceback: String::new(),
-                });
+                let mut e = r
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| crate::executions::ErrorInfo {
+                        kind: String::new(),
+                        message: String::new(),
+                        line: None,
+                        traceback: String::new(),
+                    });
                 e.kind = "TimeoutError".into();
-                e.message = format!("Execution timed out after {} seconds", python_number(timeout));
+                e.message = format!(
+                    "Execution timed out after {} seconds",
+                    python_number(timeout)
+                );
                 error_info::python(&e)
             }
             _ => match &r.error {
                 Some(e) => error_info::python(e),
-                None => json!({"type": "ExecutionError", "message": format!("execution ended as {:?}", r.status), "line": null, "key_info": {}, "traceback": ""}),
+                None => {
+                    json!({"type": "ExecutionError", "message": format!("execution ended as {:?}", r.status), "line": null, "key_info": {}, "traceback": ""})
+                }
             },
         };
-        let status = if error.is_null() { "completed" } else { "failed" };
+        let status = if error.is_null() {
+            "completed"
+        } else {
+            "failed"
+        };
         let (n, reached_max) = {
             let mut m = self.meta.lock().unwrap();
             m.executions += 1;
@@ -205,7 +250,9 @@ impl Compat {
         }
         let session = self.session().await.map_err(|e| e.message())?;
         let status = self.session_status_document();
-        self.exporter.upload(&self.session_id, &session.workspace, &status).await?;
+        self.exporter
+            .upload(&self.session_id, &session.workspace, &status)
+            .await?;
         {
             let mut m = self.meta.lock().unwrap();
             m.uploaded = true;
@@ -213,7 +260,10 @@ impl Compat {
             m.end_time.get_or_insert_with(SystemTime::now);
         }
         if self.single_session && self.config.exit_after_complete_s > 0 {
-            let (notify, delay) = (self.shutdown.clone(), Duration::from_secs(self.config.exit_after_complete_s));
+            let (notify, delay) = (
+                self.shutdown.clone(),
+                Duration::from_secs(self.config.exit_after_complete_s),
+            );
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 tracing::info!("session complete: exiting so the task frees its slot");
@@ -244,7 +294,9 @@ impl Compat {
         } else if let Some(rest) = local_path.strip_prefix(&format!("{prefix}/")) {
             rest
         } else if local_path.starts_with('/') {
-            return Err(format!("local_path must be inside the session workspace ({prefix}/...)"));
+            return Err(format!(
+                "local_path must be inside the session workspace ({prefix}/...)"
+            ));
         } else {
             local_path.trim_start_matches("./")
         };

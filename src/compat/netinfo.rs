@@ -6,9 +6,18 @@ use std::time::Duration;
 
 /// From the ECS task metadata endpoint (v4): the container's first IPv4 address.
 async fn from_ecs_metadata(uri: &str) -> Option<String> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().ok()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .ok()?;
     let v: serde_json::Value = client.get(uri).send().await.ok()?.json().await.ok()?;
-    v["Networks"].as_array()?.iter().find_map(|n| n["IPv4Addresses"].as_array()?.first()?.as_str().map(str::to_string))
+    v["Networks"].as_array()?.iter().find_map(|n| {
+        n["IPv4Addresses"]
+            .as_array()?
+            .first()?
+            .as_str()
+            .map(str::to_string)
+    })
 }
 
 pub fn hostname() -> String {
@@ -42,5 +51,9 @@ pub async fn private_ip(configured: Option<&str>) -> String {
         tracing::warn!(uri = %uri, "ECS task metadata did not give an IPv4 address");
     }
     let host = hostname();
-    tokio::task::spawn_blocking(move || from_hostname(&host)).await.ok().flatten().unwrap_or_else(|| "127.0.0.1".into())
+    tokio::task::spawn_blocking(move || from_hostname(&host))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "127.0.0.1".into())
 }

@@ -26,7 +26,10 @@ pub fn output(text: &str) -> String {
             lines[n - 3..].join("\n"),
         )
     } else {
-        format!("{}...\n\n[Output truncated: {len} chars total]", char_prefix(text, LIMIT))
+        format!(
+            "{}...\n\n[Output truncated: {len} chars total]",
+            char_prefix(text, LIMIT)
+        )
     }
 }
 
@@ -75,7 +78,12 @@ mod tests {
         let out = output(&text);
         assert!(out.starts_with(&"가".repeat(5000)));
         assert!(out.ends_with("...\n\n[Output truncated: 10001 chars total]"));
-        assert_eq!(out.chars().count(), 8192 + "...\n\n[Output truncated: 10001 chars total]".chars().count());
+        assert_eq!(
+            out.chars().count(),
+            8192 + "...\n\n[Output truncated: 10001 chars total]"
+                .chars()
+                .count()
+        );
     }
 
     #[test]

@@ -30,10 +30,17 @@ fn err(status: StatusCode, message: &str) -> Response {
 
 /// The body as JSON: `Ok(None)` when it is not JSON (or not an object), an error response for
 /// an unreadable or oversized body.
-async fn json_body(state: &AppState, req: Request) -> Result<Option<serde_json::Map<String, Value>>, Response> {
+async fn json_body(
+    state: &AppState,
+    req: Request,
+) -> Result<Option<serde_json::Map<String, Value>>, Response> {
     match RawBody::from_request(req, state).await {
-        Ok(RawBody(bytes)) => Ok(serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v.as_object().cloned())),
-        Err(e @ ApiError::PayloadTooLarge) => Err(reply(e.status(), json!({ "error": e.message() }))),
+        Ok(RawBody(bytes)) => Ok(serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v.as_object().cloned())),
+        Err(e @ ApiError::PayloadTooLarge) => {
+            Err(reply(e.status(), json!({ "error": e.message() })))
+        }
         Err(e) => Err(err(StatusCode::BAD_REQUEST, &e.message())),
     }
 }
@@ -80,7 +87,12 @@ async fn container_info(State(s): State<AppState>) -> Json<Value> {
 
 async fn session_status(State(s): State<AppState>) -> Json<Value> {
     let st = s.compat.status();
-    let workspace = s.compat.session().await.map(|x| x.workspace.display().to_string()).unwrap_or_default();
+    let workspace = s
+        .compat
+        .session()
+        .await
+        .map(|x| x.workspace.display().to_string())
+        .unwrap_or_default();
     Json(json!({
         "session_id": s.compat.session_id,
         "executions_completed": st.executions,
@@ -98,21 +110,34 @@ fn mismatched(body: &serde_json::Map<String, Value>, ours: &str) -> bool {
 async fn execute(State(s): State<AppState>, req: Request) -> Response {
     let c = &s.compat;
     if c.status().complete {
-        return reply(StatusCode::BAD_REQUEST, json!({"error": "Session is already complete", "session_id": c.session_id}));
+        return reply(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "Session is already complete", "session_id": c.session_id}),
+        );
     }
     let body = match json_body(&s, req).await {
         Ok(Some(b)) => b,
-        Ok(None) => return err(StatusCode::BAD_REQUEST, "Request body must be a JSON object"),
+        Ok(None) => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "Request body must be a JSON object",
+            )
+        }
         Err(resp) => return resp,
     };
     let code = match body.get("code") {
         None | Some(Value::Null) => return err(StatusCode::BAD_REQUEST, "No code provided"),
-        Some(Value::String(code)) if code.is_empty() => return err(StatusCode::BAD_REQUEST, "No code provided"),
+        Some(Value::String(code)) if code.is_empty() => {
+            return err(StatusCode::BAD_REQUEST, "No code provided")
+        }
         Some(Value::String(code)) => code.clone(),
         Some(_) => return err(StatusCode::BAD_REQUEST, "code must be a string"),
     };
     if mismatched(&body, &c.session_id) {
-        return err(StatusCode::FORBIDDEN, "Session ID mismatch - request routed to wrong container");
+        return err(
+            StatusCode::FORBIDDEN,
+            "Session ID mismatch - request routed to wrong container",
+        );
     }
     match c.execute(&code).await {
         Ok(v) => reply(StatusCode::OK, v),
@@ -127,7 +152,10 @@ async fn complete(State(s): State<AppState>, req: Request) -> Response {
         Err(resp) => return resp,
     };
     if mismatched(&body, &c.session_id) {
-        return err(StatusCode::FORBIDDEN, "Session ID mismatch - completion request routed to wrong container");
+        return err(
+            StatusCode::FORBIDDEN,
+            "Session ID mismatch - completion request routed to wrong container",
+        );
     }
     let total = c.status().executions;
     match c.complete().await {
@@ -153,18 +181,35 @@ async fn complete(State(s): State<AppState>, req: Request) -> Response {
 async fn file_sync(State(s): State<AppState>, req: Request) -> Response {
     let body = match json_body(&s, req).await {
         Ok(Some(b)) => b,
-        Ok(None) => return err(StatusCode::BAD_REQUEST, "Request body must be a JSON object"),
+        Ok(None) => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "Request body must be a JSON object",
+            )
+        }
         Err(resp) => return resp,
     };
-    let text = |k: &str| body.get(k).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_string);
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     let Some(action) = text("action") else {
         return err(StatusCode::BAD_REQUEST, "No action specified");
     };
-    let (Some(_bucket), Some(_prefix), Some(local_path)) = (text("bucket_name"), text("s3_key_prefix"), text("local_path")) else {
+    let (Some(_bucket), Some(_prefix), Some(local_path)) = (
+        text("bucket_name"),
+        text("s3_key_prefix"),
+        text("local_path"),
+    ) else {
         return err(StatusCode::BAD_REQUEST, "Missing required parameters");
     };
     if action != "sync_data_from_s3" && action != "sync_artifacts_to_s3" {
-        return err(StatusCode::BAD_REQUEST, &format!("Unknown action: {action}"));
+        return err(
+            StatusCode::BAD_REQUEST,
+            &format!("Unknown action: {action}"),
+        );
     }
     if let Err(why) = s.compat.resolve_local_path(&local_path) {
         return err(StatusCode::BAD_REQUEST, &why);

@@ -102,11 +102,20 @@ impl SessionManager {
     }
 
     /// The compat session: a given id, optionally a fixed workspace directory, never reaped.
-    pub async fn create_pinned(&self, id: String, workspace: Option<PathBuf>) -> ApiResult<Arc<Session>> {
+    pub async fn create_pinned(
+        &self,
+        id: String,
+        workspace: Option<PathBuf>,
+    ) -> ApiResult<Arc<Session>> {
         self.create_with(Some(id), workspace, true).await
     }
 
-    async fn create_with(&self, requested: Option<String>, fixed: Option<PathBuf>, pinned: bool) -> ApiResult<Arc<Session>> {
+    async fn create_with(
+        &self,
+        requested: Option<String>,
+        fixed: Option<PathBuf>,
+        pinned: bool,
+    ) -> ApiResult<Arc<Session>> {
         let id = match requested {
             Some(id) => {
                 validate_id(&id)?;
@@ -127,7 +136,11 @@ impl SessionManager {
             }
             reserved.insert(id.clone());
         }
-        let pooled = if fixed.is_none() { self.pool.take(&self.zygote) } else { None };
+        let pooled = if fixed.is_none() {
+            self.pool.take(&self.zygote)
+        } else {
+            None
+        };
         let prepared = match pooled {
             Some(p) => Ok(p),
             None => warm_pool::prepare(&self.config, &self.zygote, &self.uids, fixed.as_deref())

@@ -171,7 +171,9 @@ impl Session {
         let mut slot = if spec.wait_if_busy {
             self.worker.lock().await
         } else {
-            self.worker.try_lock().map_err(|_| ApiError::SessionBusy(self.id.clone()))?
+            self.worker
+                .try_lock()
+                .map_err(|_| ApiError::SessionBusy(self.id.clone()))?
         };
         if self.closed.load(Ordering::SeqCst) {
             return Err(ApiError::SessionNotFound(self.id.clone()));
@@ -278,7 +280,11 @@ impl Session {
             journals.pop_front();
         }
         journals.push_back((result.id.clone(), Arc::new(raw.events)));
-        Ok(Executed { result, stdout: raw.stdout.full_text(), stderr: raw.stderr.full_text() })
+        Ok(Executed {
+            result,
+            stdout: raw.stdout.full_text(),
+            stderr: raw.stderr.full_text(),
+        })
     }
 
     /// Replaces a lost worker: same uid, same workspace, fresh interpreter state.
@@ -309,7 +315,12 @@ impl Session {
 
     /// The ordered events of a recent execution (stdout/stderr chunks, artifacts, result).
     pub fn execution_events(&self, id: &str) -> Option<Arc<Vec<ExecEvent>>> {
-        self.journals.lock().unwrap().iter().find(|(e, _)| e == id).map(|(_, ev)| ev.clone())
+        self.journals
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(e, _)| e == id)
+            .map(|(_, ev)| ev.clone())
     }
 
     pub fn origin_of(&self, path: &str) -> Option<String> {

@@ -131,9 +131,9 @@ pub async fn prepare(
         Some(dir) => workspace::adopt(&dir, uid).map(|_| dir),
         None => workspace::create(&root, uid),
     })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("creating a workspace: {e}"));
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("creating a workspace: {e}"));
     let ws = match ws {
         Ok(ws) => ws,
         Err(e) => {

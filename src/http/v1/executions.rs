@@ -43,7 +43,9 @@ pub async fn create(
         fresh_namespace: false,
         wait_if_busy: false,
     };
-    Ok(Json(session.execute(spec, &s.config, &s.zygote).await?.result))
+    Ok(Json(
+        session.execute(spec, &s.config, &s.zygote).await?.result,
+    ))
 }
 
 pub async fn list(
@@ -67,9 +69,14 @@ pub async fn get(
 
 /// The execution's events in the order the server saw them, numbered: the journal that
 /// streaming and reconnects build on. Kept for the session's most recent executions.
-pub async fn events(State(s): State<AppState>, PathParams((id, exec_id)): PathParams<(String, String)>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn events(
+    State(s): State<AppState>,
+    PathParams((id, exec_id)): PathParams<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
     let session = s.sessions.get(&id)?;
-    let events = session.execution_events(&exec_id).ok_or(ApiError::ExecutionNotFound(exec_id))?;
+    let events = session
+        .execution_events(&exec_id)
+        .ok_or(ApiError::ExecutionNotFound(exec_id))?;
     let numbered: Vec<serde_json::Value> = events
         .iter()
         .enumerate()

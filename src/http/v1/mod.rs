@@ -24,7 +24,10 @@ pub fn routes() -> Router<AppState> {
             "/v1/sessions/{id}/executions/{exec_id}",
             get(executions::get),
         )
-        .route("/v1/sessions/{id}/executions/{exec_id}/events", get(executions::events))
+        .route(
+            "/v1/sessions/{id}/executions/{exec_id}/events",
+            get(executions::events),
+        )
         .route("/v1/sessions/{id}/files", get(files::list))
         .route(
             "/v1/sessions/{id}/files/{*path}",

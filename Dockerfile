@@ -1,0 +1,50 @@
+# syntax=docker/dockerfile:1
+# dynamic-executor: build the Rust binaries, then a runtime with Python's data stack.
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY sandbox ./sandbox
+COPY healthcheck ./healthcheck
+RUN cargo build --release --locked --workspace --bins --lib \
+ && mkdir -p /out \
+ && cp target/release/dynamic-executor target/release/healthcheck target/release/libdynexec_sandbox.so /out/
+
+FROM debian:bookworm-slim AS runtime
+# Debian's python3 (world-readable under /usr: sandboxed uids import from it), Korean fonts,
+# and weasyprint's system libraries. pandoc/poppler are the agents' nice-to-haves.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      python3 python3-venv ca-certificates fontconfig fonts-nanum \
+      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 \
+      pandoc poppler-utils \
+ && rm -rf /var/lib/apt/lists/* \
+ && fc-cache -f
+COPY sandbox/requirements.txt sandbox/requirements-report.txt /opt/dynamic-executor/
+RUN python3 -m venv /opt/dynamic-executor/venv \
+ && /opt/dynamic-executor/venv/bin/pip install --no-cache-dir \
+      -r /opt/dynamic-executor/requirements.txt -r /opt/dynamic-executor/requirements-report.txt \
+ && chmod -R a+rX /opt/dynamic-executor/venv
+# matplotlib's font cache, built once here (with NanumGothic in it) instead of at every start.
+ENV EXECUTOR_MPL_CACHE_DIR=/var/cache/dynamic-executor/matplotlib
+RUN mkdir -p "$EXECUTOR_MPL_CACHE_DIR" \
+ && MPLCONFIGDIR="$EXECUTOR_MPL_CACHE_DIR" /opt/dynamic-executor/venv/bin/python3 -c \
+      "import matplotlib.font_manager as fm; assert any(f.name == 'NanumGothic' for f in fm.fontManager.ttflist)"
+# The sandbox library sits beside the binary, where the server looks for it.
+COPY --from=build /out/ /usr/local/bin/
+COPY sandbox/python /opt/dynamic-executor/sandbox
+ENV EXECUTOR_PYTHON=/opt/dynamic-executor/venv/bin/python3 \
+    EXECUTOR_SANDBOX_DIR=/opt/dynamic-executor/sandbox \
+    EXECUTOR_WORKSPACE_ROOT=/var/lib/dynamic-executor/sessions \
+    EXECUTOR_COMPAT_WORKSPACE=/app \
+    EXECUTOR_BIND=0.0.0.0:8080
+WORKDIR /app
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=2s --start-period=15s --retries=3 CMD ["/usr/local/bin/healthcheck"]
+# Runs as root on purpose: the server hands every session its own uid (setresuid needs
+# CAP_SETUID) and kills a session's processes by that uid. Sandboxed code never runs as root:
+# each worker drops to its session's uid, under seccomp and rlimits, before it runs anything.
+# hadolint ignore=DL3002,DL3066
+USER 0
+ENTRYPOINT ["/usr/local/bin/dynamic-executor"]

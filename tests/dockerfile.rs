@@ -1,0 +1,121 @@
+//! The deployment files can't be run here (no Docker engine), so they are checked with what can
+//! run: hadolint, HAProxy's own config check, and a structural read of the compose file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tools_bin(name: &str) -> PathBuf {
+    let dir = std::env::var("EXECUTOR_TOOLS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/dynamic-executor/tools")
+        });
+    let p = dir.join("bin").join(name);
+    assert!(
+        p.exists(),
+        "{} missing: run scripts/test.sh (it installs the test tools)",
+        p.display()
+    );
+    p
+}
+
+#[test]
+fn dockerfile_passes_hadolint() {
+    let out = Command::new(tools_bin("hadolint"))
+        .args(["--config", ".hadolint.yaml", "Dockerfile"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hadolint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn dockerfile_has_what_the_runtime_needs() {
+    let df = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    for needle in [
+        "HEALTHCHECK",
+        "/usr/local/bin/healthcheck",
+        "EXPOSE 8080",
+        "WORKDIR /app",
+        "fonts-nanum",
+        "libdynexec_sandbox.so",
+        "requirements.txt",
+        "requirements-report.txt",
+        "EXECUTOR_COMPAT_WORKSPACE=/app",
+    ] {
+        assert!(df.contains(needle), "Dockerfile lacks {needle}");
+    }
+    // every COPY source from the build context exists
+    for line in df
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        for src in &parts[1..parts.len() - 1] {
+            assert!(
+                repo().join(src).exists(),
+                "COPY source {src} does not exist"
+            );
+        }
+    }
+}
+
+#[test]
+fn compose_file_describes_two_executors_behind_a_sticky_balancer() {
+    let script = r#"
+import json, sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+print(json.dumps(doc))
+"#;
+    let out = Command::new(tools_bin("python3"))
+        .args(["-c", script, "docker-compose.yml"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let services = doc["services"].as_object().unwrap();
+    for s in ["executor-a", "executor-b", "lb", "s3"] {
+        assert!(services.contains_key(s), "service {s} missing");
+    }
+    for s in ["executor-a", "executor-b"] {
+        assert_eq!(services[s]["build"], ".");
+        assert_eq!(services[s]["init"], true);
+    }
+    let vols = services["lb"]["volumes"].as_array().unwrap();
+    let cfg = vols[0].as_str().unwrap().split(':').next().unwrap();
+    assert!(repo().join(cfg).exists());
+}
+
+#[test]
+fn haproxy_config_is_valid() {
+    let cfg = repo().join("deploy/haproxy.cfg");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("cookie EXECUTOR insert"));
+    let out = Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("haproxy (installed by scripts/test.sh)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = Path::new("");
+}
