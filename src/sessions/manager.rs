@@ -6,7 +6,7 @@ use super::warm_pool::{self, WarmPool};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::zygote::Zygote;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -18,7 +18,8 @@ pub struct SessionManager {
     pool: Arc<WarmPool>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
     /// Ids being created right now, so two concurrent creates of one id cannot both win.
-    reserved: Mutex<HashSet<String>>,
+    /// (The value: whether the session being created is pinned.)
+    reserved: Mutex<HashMap<String, bool>>,
 }
 
 /// Client-chosen ids: 1–128 characters of `[A-Za-z0-9._-]`, not starting with `.` or `-`.
@@ -57,7 +58,7 @@ impl SessionManager {
             uids: uids.clone(),
             pool: pool.clone(),
             sessions: RwLock::new(HashMap::new()),
-            reserved: Mutex::new(HashSet::new()),
+            reserved: Mutex::new(HashMap::new()),
         });
         if config.warm_workers > 0 {
             tokio::spawn(pool.keep_filled(config, zygote, uids));
@@ -126,15 +127,16 @@ impl SessionManager {
         {
             let sessions = self.sessions.read().unwrap();
             let mut reserved = self.reserved.lock().unwrap();
-            if sessions.contains_key(&id) || reserved.contains(&id) {
+            if sessions.contains_key(&id) || reserved.contains_key(&id) {
                 return Err(ApiError::SessionExists(id));
             }
             // The compat session is the system's own: it does not use up the clients' quota.
-            let counted = sessions.values().filter(|s| !s.pinned).count() + reserved.len();
+            let counted = sessions.values().filter(|s| !s.pinned).count()
+                + reserved.values().filter(|p| !**p).count();
             if !pinned && counted >= self.config.max_sessions {
                 return Err(ApiError::TooManySessions(self.config.max_sessions));
             }
-            reserved.insert(id.clone());
+            reserved.insert(id.clone(), pinned);
         }
         let pooled = if fixed.is_none() {
             self.pool.take(&self.zygote)
