@@ -141,6 +141,14 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_NETWORK", value_enum, default_value = "deny")]
     pub network: Network,
 
+    /// Use Landlock where the kernel has it (best effort; reported per session).
+    #[arg(long, env = "EXECUTOR_LANDLOCK", default_value_t = true, action = clap::ArgAction::Set)]
+    pub landlock: bool,
+
+    /// Extra paths sandboxed code may read under Landlock (comma-separated).
+    #[arg(long, env = "EXECUTOR_LANDLOCK_READ", value_delimiter = ',')]
+    pub landlock_read: Vec<String>,
+
     /// First uid of the per-session pool (each session runs as its own uid when we are root).
     #[arg(long, env = "EXECUTOR_UID_BASE", default_value_t = 20000)]
     pub uid_base: u32,

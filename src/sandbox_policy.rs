@@ -2,9 +2,49 @@
 
 use crate::config::Config;
 use crate::zygote::{Zygote, ZygoteState};
-use dynexec_sandbox::{Policy, RlimitPolicy};
+use dynexec_sandbox::{LandlockPolicy, Policy, RlimitPolicy};
+use std::path::Path;
 
-pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote) -> Policy {
+/// What sandboxed code may read: the system, the Python installation, the fonts and caches it
+/// needs. Everything else (other workspaces, `/tmp`, `/dev/shm`, `/root`, `/home`) is denied.
+fn landlock(config: &Config, workspace: &Path) -> LandlockPolicy {
+    let mut read_only: Vec<String> = [
+        "/usr",
+        "/lib",
+        "/lib64",
+        "/lib32",
+        "/bin",
+        "/sbin",
+        "/etc",
+        "/proc",
+        "/sys",
+        "/var/cache/fontconfig",
+        "/dev/urandom",
+        "/dev/random",
+        "/dev/zero",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // The venv (python → venv/bin/python3) and the interpreter it points to.
+    if let Some(venv) = config.python.parent().and_then(Path::parent) {
+        read_only.push(venv.display().to_string());
+    }
+    if let Ok(real) = std::fs::canonicalize(&config.python) {
+        if let Some(prefix) = real.parent().and_then(Path::parent) {
+            read_only.push(prefix.display().to_string());
+        }
+    }
+    read_only.push(config.sandbox_dir().display().to_string());
+    read_only.push(config.mpl_cache_dir.display().to_string());
+    read_only.extend(config.landlock_read.iter().cloned());
+    LandlockPolicy {
+        read_only,
+        read_write: vec![workspace.display().to_string(), "/dev/null".into()],
+    }
+}
+
+pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote, workspace: &Path) -> Policy {
     let zygote_pid = match zygote.state() {
         ZygoteState::Warm(info) => Some(info.pid),
         _ => None,
@@ -24,5 +64,6 @@ pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote) -> Policy
         gid: uid,
         network: config.network.into(),
         expected_parent: zygote_pid,
+        landlock: config.landlock.then(|| landlock(config, workspace)),
     }
 }

@@ -8,13 +8,14 @@ pub mod error;
 pub mod fds;
 pub mod ffi;
 pub mod identity;
+pub mod landlock;
 pub mod policy;
 pub mod rlimits;
 pub mod seccomp;
 pub mod signals;
 
 pub use error::SandboxError;
-pub use policy::{NetworkPolicy, Policy, Report, RlimitPolicy};
+pub use policy::{LandlockPolicy, NetworkPolicy, Policy, Report, RlimitPolicy};
 
 /// Applies every layer of `policy` to the calling (single-threaded, freshly forked) process, in
 /// the order the architecture fixes. Each step fails with an error naming the step; the caller
@@ -27,6 +28,10 @@ pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
     report.layers.push("setsid".into());
     rlimits::apply(&policy.rlimits, &mut report)?;
     report.layers.push("rlimits".into());
+    let ruleset = match &policy.landlock {
+        Some(ll) => Some(landlock::prepare(ll, policy.network)?),
+        None => None,
+    };
     if let Some(uid) = policy.uid {
         identity::switch_to(uid, policy.gid.unwrap_or(uid))?;
         report.layers.push("uid".into());
@@ -35,6 +40,13 @@ pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
     report.layers.push("pdeathsig".into());
     signals::no_new_privs()?;
     report.layers.push("no_new_privs".into());
+    report.landlock = match ruleset {
+        Some(r) => landlock::restrict(r)?.to_string(),
+        None => "off".to_string(),
+    };
+    if report.landlock != "not_enforced" && report.landlock != "off" {
+        report.layers.push("landlock".into());
+    }
     seccomp::install(policy.network)?;
     report.layers.push("seccomp".into());
     report.uid = unsafe { libc::getuid() };

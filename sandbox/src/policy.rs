@@ -31,6 +31,15 @@ pub struct RlimitPolicy {
     pub nice: i32,
 }
 
+/// What Landlock allows, when the kernel has it.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct LandlockPolicy {
+    /// Read (and execute) only: system paths, the Python installation, the sandbox code.
+    pub read_only: Vec<String>,
+    /// Full access: the session's workspace and a few devices.
+    pub read_write: Vec<String>,
+}
+
 /// Everything the worker needs to sandbox itself. Computed by the server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Policy {
@@ -43,6 +52,9 @@ pub struct Policy {
     pub network: NetworkPolicy,
     /// The zygote's pid: if it already died before PDEATHSIG was armed, the worker exits.
     pub expected_parent: Option<i32>,
+    /// Landlock rules; `None` skips the layer.
+    #[serde(default)]
+    pub landlock: Option<LandlockPolicy>,
 }
 
 /// What was actually applied, reported to the server and shown to clients.
@@ -52,4 +64,6 @@ pub struct Report {
     pub uid: u32,
     /// The absolute RLIMIT_DATA that was set (inherited + budget).
     pub data_limit_bytes: u64,
+    /// `fully_enforced`, `partially_enforced`, `not_enforced`, or `off`.
+    pub landlock: String,
 }

@@ -166,7 +166,7 @@ pub async fn spawn_into(
     uid: Option<u32>,
     ws: &std::path::Path,
 ) -> Result<Worker, String> {
-    let policy = crate::sandbox_policy::for_session(config, uid, zygote);
+    let policy = crate::sandbox_policy::for_session(config, uid, zygote, ws);
     let env = crate::zygote::worker_environment(config);
     zygote.spawn_worker(&policy, ws, &env).await
 }
