@@ -38,6 +38,7 @@ ENV EXECUTOR_PYTHON=/opt/dynamic-executor/venv/bin/python3 \
     EXECUTOR_SANDBOX_DIR=/opt/dynamic-executor/sandbox \
     EXECUTOR_WORKSPACE_ROOT=/var/lib/dynamic-executor/sessions \
     EXECUTOR_COMPAT_WORKSPACE=/app \
+    EXECUTOR_SANDBOX_REQUIRE=uid,seccomp \
     EXECUTOR_BIND=0.0.0.0:8080
 WORKDIR /app
 EXPOSE 8080

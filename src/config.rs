@@ -141,6 +141,11 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_NETWORK", value_enum, default_value = "deny")]
     pub network: Network,
 
+    /// Sandbox layers this instance refuses to run without (comma-separated: uid, seccomp,
+    /// landlock, userns, netns, pidns, mountns, cgroup). The Docker image requires uid,seccomp.
+    #[arg(long, env = "EXECUTOR_SANDBOX_REQUIRE", value_delimiter = ',')]
+    pub sandbox_require: Vec<String>,
+
     /// Use Landlock where the kernel has it (best effort; reported per session).
     #[arg(long, env = "EXECUTOR_LANDLOCK", default_value_t = true, action = clap::ArgAction::Set)]
     pub landlock: bool,

@@ -4,6 +4,7 @@
 //! → result (`executions`) → files (`paths`, `artifacts`).
 
 pub mod artifacts;
+pub mod capabilities;
 pub mod compat;
 pub mod config;
 pub mod error;
@@ -30,6 +31,15 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     let config = Arc::new(config);
     sessions::workspace::init_root(&config.workspace_root)?;
     std::fs::create_dir_all(&config.mpl_cache_dir)?;
+    let caps = capabilities::probe(&config).await;
+    let sandbox = capabilities::assess(&config, caps).map_err(|e| {
+        tracing::error!(error = %e, "refusing to start");
+        std::io::Error::other(e)
+    })?;
+    for w in &sandbox.warnings {
+        tracing::warn!(warning = %w, "sandbox degraded");
+    }
+    tracing::info!(capabilities = %serde_json::to_string(&sandbox.capabilities).unwrap_or_default(), "sandbox probe");
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
     let instance_id: Arc<str> = config
@@ -48,6 +58,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         sessions: sessions.clone(),
         zygote,
         compat,
+        sandbox: Arc::new(sandbox),
         instance_id,
         started,
     };

@@ -10,6 +10,7 @@ pub mod ffi;
 pub mod identity;
 pub mod landlock;
 pub mod policy;
+pub mod probe;
 pub mod rlimits;
 pub mod seccomp;
 pub mod signals;

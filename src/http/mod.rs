@@ -22,6 +22,7 @@ pub struct AppState {
     pub sessions: Arc<SessionManager>,
     pub zygote: Arc<Zygote>,
     pub compat: Arc<crate::compat::Compat>,
+    pub sandbox: Arc<crate::capabilities::SandboxReport>,
     pub instance_id: Arc<str>,
     pub started: Instant,
 }

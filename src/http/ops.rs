@@ -21,15 +21,16 @@ async fn info(State(s): State<AppState>) -> Json<Value> {
         ZygoteState::Starting => (None, vec![], vec![], None, None),
     };
     let uid_isolation = s.sessions.uid_isolation();
+    let caps = &s.sandbox.capabilities;
     let mut layers = vec!["fd_hygiene", "setsid", "rlimits"];
     if uid_isolation {
         layers.push("uid");
     }
-    layers.extend(["pdeathsig", "no_new_privs", "seccomp"]);
-    let mut warnings = vec![];
-    if !uid_isolation {
-        warnings.push("not running as root: every session shares the server's uid; files and processes of sessions are not isolated from each other");
+    layers.extend(["pdeathsig", "no_new_privs"]);
+    if c.landlock && caps.landlock_abi > 0 {
+        layers.push("landlock");
     }
+    layers.push("seccomp");
     Json(json!({
         "name": "dynamic-executor",
         "version": env!("CARGO_PKG_VERSION"),
@@ -51,7 +52,10 @@ async fn info(State(s): State<AppState>) -> Json<Value> {
             "layers": layers,
             "network": match c.network { crate::config::Network::Deny => "deny", crate::config::Network::Allow => "allow" },
             "denied_syscalls": dynexec_sandbox::seccomp::denied_syscalls().iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-            "warnings": warnings,
+            "degraded": !s.sandbox.warnings.is_empty(),
+            "warnings": s.sandbox.warnings,
+            "required": s.sandbox.required,
+            "capabilities": caps,
         },
         "limits": {
             "exec_timeout_s": c.exec_timeout_s,

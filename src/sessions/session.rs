@@ -142,6 +142,18 @@ impl Session {
         if let Value::Object(o) = &mut sandbox {
             o.insert("worker_pid".into(), json!(m.worker_pid));
             o.insert("uid_isolation".into(), json!(self.uid.is_some()));
+            let mut warnings = vec![];
+            if self.uid.is_none() {
+                warnings.push("no uid isolation: this session shares a uid with the others");
+            }
+            if !matches!(
+                o.get("landlock").and_then(Value::as_str),
+                Some("fully_enforced" | "partially_enforced")
+            ) {
+                warnings.push("no Landlock: filesystem isolation relies on uids and permissions");
+            }
+            o.insert("degraded".into(), json!(!warnings.is_empty()));
+            o.insert("warnings".into(), json!(warnings));
         }
         SessionInfo {
             id: self.id.clone(),
