@@ -105,6 +105,11 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_FILE_SIZE_LIMIT_MB", default_value_t = 1024)]
     pub file_size_limit_mb: u64,
 
+    /// Disk a session's workspace may occupy, in MiB (0 = no quota). Checked while code runs
+    /// and on upload; a session over it is stopped with `disk_quota`.
+    #[arg(long, env = "EXECUTOR_DISK_QUOTA_MB", default_value_t = 2048)]
+    pub disk_quota_mb: u64,
+
     /// Open files per worker process (RLIMIT_NOFILE).
     #[arg(long, env = "EXECUTOR_OPEN_FILES_LIMIT", default_value_t = 1024)]
     pub open_files_limit: u64,

@@ -21,6 +21,7 @@ pub enum ApiError {
     PathForbidden(String),
     FileNotFound(String),
     PayloadTooLarge,
+    DiskQuota(u64),
     RangeNotSatisfiable(u64),
     NotFound(String),
     MethodNotAllowed,
@@ -42,7 +43,7 @@ impl ApiError {
             BadRequest(_) | BadJson(_) | BadPath(_) => StatusCode::BAD_REQUEST,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PathForbidden(_) => StatusCode::FORBIDDEN,
-            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            PayloadTooLarge | DiskQuota(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -65,6 +66,7 @@ impl ApiError {
             PathForbidden(_) => "path_forbidden",
             FileNotFound(_) => "file_not_found",
             PayloadTooLarge => "payload_too_large",
+            DiskQuota(_) => "disk_quota_exceeded",
             RangeNotSatisfiable(_) => "range_not_satisfiable",
             NotFound(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
@@ -94,6 +96,9 @@ impl ApiError {
             | BadPath(m)
             | PathForbidden(m) => m.clone(),
             FileNotFound(p) => format!("no file `{p}`"),
+            DiskQuota(mb) => {
+                format!("the upload would take the workspace past its {mb} MiB disk quota")
+            }
             PayloadTooLarge => {
                 "request body is larger than this server accepts (EXECUTOR_MAX_UPLOAD_MB)".into()
             }

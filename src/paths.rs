@@ -290,6 +290,8 @@ pub struct Entry {
     pub size: u64,
     pub mtime_ns: i128,
     pub ino: u64,
+    /// Bytes actually allocated on disk (a sparse file's size is not what it uses).
+    pub allocated: u64,
 }
 
 /// Lists the regular files under `sub` (or the whole workspace), without following links.
@@ -358,6 +360,7 @@ fn walk_dir(dir: &OwnedFd, prefix: Option<String>, depth: usize, out: &mut Vec<E
                     size: meta.st_size as u64,
                     mtime_ns: meta.st_mtime as i128 * 1_000_000_000 + meta.st_mtime_nsec as i128,
                     ino: meta.st_ino,
+                    allocated: meta.st_blocks as u64 * 512,
                 });
             }
         }

@@ -127,19 +127,33 @@ fn invalid_client_ids_are_rejected() {
 fn deleting_a_session_kills_its_processes_and_removes_its_workspace() {
     let s = Server::start();
     let sid = s.create_session();
-    let ws = s.run_ok(&sid, "import os, subprocess\nsubprocess.Popen(['sleep', '300'], start_new_session=True)\nprint(os.getcwd())");
-    let ws = std::path::PathBuf::from(ws.trim());
-    assert!(ws.exists());
+    let ws = std::path::PathBuf::from(s.run_ok(&sid, "import os\nprint(os.getcwd())").trim());
     let uid = if is_root() {
         Some(s.session_uid(&sid))
     } else {
         None
     };
+    // Delete while the code runs, with a detached child alive.
+    let (client, url) = (
+        s.client.clone(),
+        s.url(&format!("/v1/sessions/{sid}/executions")),
+    );
+    let running = std::thread::spawn(move || {
+        let code = "import subprocess, time\nsubprocess.Popen(['sleep', '300'], start_new_session=True)\ntime.sleep(300)";
+        client
+            .post(url)
+            .json(&json!({ "code": code }))
+            .send()
+            .unwrap()
+            .status()
+    });
     if let Some(uid) = uid {
         assert!(
-            processes_of_uid(uid).len() >= 2,
+            eventually(Duration::from_secs(10), || processes_of_uid(uid).len() >= 2),
             "worker and sleep should run"
         );
+    } else {
+        std::thread::sleep(Duration::from_millis(500));
     }
     assert_eq!(
         s.client
@@ -156,6 +170,31 @@ fn deleting_a_session_kills_its_processes_and_removes_its_workspace() {
             "processes of uid {uid} survived"
         );
     }
+    assert_eq!(
+        running.join().unwrap(),
+        200,
+        "the interrupted execution still gets its result"
+    );
+}
+
+#[test]
+fn no_process_outlives_the_execution_that_started_it() {
+    let s = Server::start();
+    let sid = s.create_session();
+    let r = s.exec(&sid, "import subprocess, os\np = subprocess.Popen(['sleep', '300'], start_new_session=True)\nopen('data/pid', 'w').write(str(p.pid))\nprint('started')");
+    assert_eq!(r["status"], "ok");
+    let pid = s
+        .run_ok(&sid, "print(open('data/pid').read())")
+        .trim()
+        .to_string();
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            st.is_empty() || st.contains("Z (")
+        }),
+        "the background sleep {pid} survived its execution"
+    );
+    s.run_ok(&sid, "print('the session goes on')");
 }
 
 #[test]

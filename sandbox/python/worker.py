@@ -202,13 +202,14 @@ class Session:
                 stream.flush()
             except Exception:
                 pass
-        _reap_children()
+        stray = _reap_children()
         after = _usage()
         result.update(
             ev="result",
             id=self.exec_id,
             cpu_ms=int((after[0] - before[0]) * 1000),
             max_rss_kb=after[1],
+            stray_processes=stray,
         )
         self.chan.send(**result)
 
@@ -258,14 +259,15 @@ def _usage():
 
 
 def _reap_children():
-    """User code may fork and forget; zombies would count against RLIMIT_NPROC."""
+    """Reaps what exited (zombies count against RLIMIT_NPROC) and says whether any process the
+    code started is still running (the worker is a subreaper, so orphans are its children)."""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return False
         if pid == 0:
-            return
+            return True
 
 
 def _error_info(exc, filename):

@@ -26,6 +26,7 @@ pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
     fds::close_all_above(policy.keep_fds_below)?;
     report.layers.push("fd_hygiene".into());
     signals::reset_mask_and_setsid()?;
+    signals::become_subreaper()?;
     report.layers.push("setsid".into());
     rlimits::apply(&policy.rlimits, &mut report)?;
     report.layers.push("rlimits".into());

@@ -16,6 +16,15 @@ pub fn reset_mask_and_setsid() -> Result<(), SandboxError> {
     Ok(())
 }
 
+/// Makes the worker the reaper of everything it starts: orphans (a double-forked daemon) stay
+/// its descendants, so it can tell the server whether anything outlived an execution.
+pub fn become_subreaper() -> Result<(), SandboxError> {
+    check(
+        "subreaper",
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } as _,
+    )
+}
+
 /// Arms PDEATHSIG (after the uid switch, which clears it) so the worker dies with the zygote.
 pub fn die_with_parent(expected_parent: Option<i32>) -> Result<(), SandboxError> {
     check(

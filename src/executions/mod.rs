@@ -4,7 +4,7 @@ mod output;
 mod run;
 
 pub use output::OutputBuffer;
-pub use run::{run, RunLimits, Stopper};
+pub use run::{over_quota, quota_error, run, RawRun, RunLimits, Stopper};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,8 @@ pub enum Outcome {
     Cancelled,
     Oom,
     OutputLimit,
+    /// The workspace grew past its disk quota.
+    DiskQuota,
     WorkerLost,
 }
 

@@ -15,7 +15,12 @@ pub struct RunLimits {
     pub timeout: Duration,
     pub grace: Duration,
     pub output_cap: usize,
+    /// The workspace and its quota in bytes, checked while the code runs.
+    pub disk_quota: Option<(std::path::PathBuf, u64)>,
 }
+
+/// How often a running execution's workspace is measured against its quota.
+const QUOTA_CHECK: Duration = Duration::from_millis(500);
 
 /// Stops a session's processes: by uid sweep when the session has its own uid, else by the
 /// worker's process tree (degraded dev mode).
@@ -72,6 +77,27 @@ pub struct RawRun {
     pub events: Vec<ExecEvent>,
     pub reported_artifacts: Vec<String>,
     pub state_preserved: bool,
+    /// The worker said processes the code started are still running.
+    pub stray_processes: bool,
+}
+
+impl RawRun {
+    /// An execution refused before it started (the code never ran; state is untouched).
+    pub fn refused(status: Outcome, error: ErrorInfo, cap: usize) -> RawRun {
+        RawRun {
+            status,
+            error: Some(error),
+            exit_code: None,
+            cpu_ms: 0,
+            max_rss_kb: 0,
+            stdout: OutputBuffer::new(cap),
+            stderr: OutputBuffer::new(cap),
+            events: vec![ExecEvent::Result { status }],
+            reported_artifacts: Vec::new(),
+            state_preserved: true,
+            stray_processes: false,
+        }
+    }
 }
 
 #[derive(PartialEq)]
@@ -99,6 +125,7 @@ pub async fn run(
         events: Vec::new(),
         reported_artifacts: Vec::new(),
         state_preserved: false,
+        stray_processes: false,
     };
     if worker.chan.send(msg).await.is_err() {
         worker.chan.lost = true;
@@ -112,6 +139,7 @@ pub async fn run(
     let mut obuf = vec![0u8; 64 << 10];
     let mut ebuf = vec![0u8; 64 << 10];
     let mut result: Option<serde_json::Map<String, Value>> = None;
+    let mut quota_tick = tokio::time::interval(QUOTA_CHECK);
 
     loop {
         let mut stop_for: Option<Outcome> = None;
@@ -150,6 +178,11 @@ pub async fn run(
                 Phase::Killed => { worker.chan.lost = true; break; }
             },
             _ = cancel.notified(), if phase == Phase::Running => stop_for = Some(Outcome::Cancelled),
+            _ = quota_tick.tick(), if phase == Phase::Running && limits.disk_quota.is_some() => {
+                if over_quota(limits).await {
+                    stop_for = Some(Outcome::DiskQuota);
+                }
+            }
         }
         if let (Some(why), Phase::Running) = (stop_for, &phase) {
             reason = Some(why);
@@ -167,6 +200,15 @@ pub async fn run(
     interpret(&mut raw, result, reason, limits);
     raw.events.push(ExecEvent::Result { status: raw.status });
     raw
+}
+
+pub async fn over_quota(limits: &RunLimits) -> bool {
+    let Some((ws, quota)) = limits.disk_quota.clone() else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || crate::sessions::workspace::disk_usage(&ws) > quota)
+        .await
+        .unwrap_or(false)
 }
 
 fn take_chunk(
@@ -224,6 +266,7 @@ fn interpret(
         raw.error = Some(match reason {
             Some(Outcome::Timeout) => timeout_error(limits, None),
             Some(Outcome::OutputLimit) => output_error(limits),
+            Some(Outcome::DiskQuota) => quota_error(limits),
             Some(Outcome::Cancelled) => cancelled_error(None),
             _ => lost_error(),
         });
@@ -231,6 +274,10 @@ fn interpret(
         return;
     };
     raw.state_preserved = true;
+    raw.stray_processes = r
+        .get("stray_processes")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     raw.cpu_ms = r.get("cpu_ms").and_then(Value::as_u64).unwrap_or(0);
     raw.max_rss_kb = r.get("max_rss_kb").and_then(Value::as_u64).unwrap_or(0);
     raw.exit_code = r.get("exit_code").and_then(Value::as_i64);
@@ -244,6 +291,7 @@ fn interpret(
     (raw.status, raw.error) = match (status, reason) {
         (_, Some(Outcome::OutputLimit)) => (Outcome::OutputLimit, Some(output_error(limits))),
         ("ok", _) => (Outcome::Ok, None),
+        (_, Some(Outcome::DiskQuota)) => (Outcome::DiskQuota, Some(quota_error(limits))),
         (_, Some(Outcome::Timeout)) => (Outcome::Timeout, Some(timeout_error(limits, error))),
         (_, Some(Outcome::Cancelled)) => (Outcome::Cancelled, Some(cancelled_error(error))),
         ("interrupted", _) => (
@@ -273,6 +321,19 @@ fn output_error(limits: &RunLimits) -> ErrorInfo {
         message: format!(
             "output exceeded {} bytes per stream; the execution was stopped",
             limits.output_cap
+        ),
+        line: None,
+        traceback: String::new(),
+    }
+}
+
+pub fn quota_error(limits: &RunLimits) -> ErrorInfo {
+    let quota = limits.disk_quota.as_ref().map(|(_, q)| *q).unwrap_or(0);
+    ErrorInfo {
+        kind: "DiskQuotaError".into(),
+        message: format!(
+            "the workspace uses more than its {} MiB disk quota; delete files to continue",
+            quota >> 20
         ),
         line: None,
         traceback: String::new(),

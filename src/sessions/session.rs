@@ -4,7 +4,7 @@ use super::warm_pool;
 use crate::artifacts::{self, FileKey};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
-use crate::executions::{self, ExecEvent, ExecutionResult, Language, RunLimits, Stopper};
+use crate::executions::{self, ExecEvent, ExecutionResult, Language, Outcome, RunLimits, Stopper};
 use crate::worker::Worker;
 use crate::zygote::Zygote;
 use serde::Serialize;
@@ -243,13 +243,27 @@ impl Session {
             timeout: spec.timeout,
             grace: Duration::from_millis(config.kill_grace_ms),
             output_cap: config.output_cap_bytes,
+            disk_quota: (config.disk_quota_mb > 0)
+                .then(|| (self.workspace.clone(), config.disk_quota_mb << 20)),
         };
-        let raw = executions::run(worker, &msg, &limits, self.stopper(), self.cancel.clone()).await;
+        let raw = if executions::over_quota(&limits).await {
+            executions::RawRun::refused(
+                Outcome::DiskQuota,
+                executions::quota_error(&limits),
+                config.output_cap_bytes,
+            )
+        } else {
+            executions::run(worker, &msg, &limits, self.stopper(), self.cancel.clone()).await
+        };
         let duration_ms = t0.elapsed().as_millis() as u64;
         if worker.chan.lost {
             // Whatever is left of the session's processes goes with the worker.
             self.stopper().kill_all(worker.pid).await;
             *slot = None;
+        } else if raw.stray_processes {
+            // No process outlives the execution that started it (a fork bomb's children, a
+            // daemon): the session's worker and its variables stay, everything else goes.
+            self.stopper().kill_children(worker.pid).await;
         }
         let ws = self.workspace.clone();
         let after = tokio::task::spawn_blocking(move || artifacts::snapshot(&ws))

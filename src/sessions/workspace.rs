@@ -66,3 +66,11 @@ pub fn remove(dir: &Path) -> io::Result<()> {
         r => r,
     }
 }
+
+/// Bytes a workspace occupies on disk (regular files, allocated blocks).
+pub fn disk_usage(dir: &Path) -> u64 {
+    crate::paths::walk(dir, None)
+        .iter()
+        .map(|e| e.allocated)
+        .sum()
+}

@@ -39,7 +39,11 @@ pub async fn upload(
     let owner = session.uid;
     let r = rel.clone();
     let size = body.len();
+    let quota = s.config.disk_quota_mb;
     let sha = tokio::task::spawn_blocking(move || -> ApiResult<String> {
+        if quota > 0 && crate::sessions::workspace::disk_usage(&ws) + size as u64 > quota << 20 {
+            return Err(ApiError::DiskQuota(quota));
+        }
         paths::write_atomic(&ws, &r, &body, owner)?;
         Ok(crate::artifacts::sha256_hex(&body[..])?)
     })
