@@ -163,6 +163,7 @@ class Session:
         self.exec_n = req.get("n", self.exec_n + 1)
         self.figure_count = 0
         before = _usage()
+        me = os.getpid()
         _interrupted = False
         result = {"status": "ok", "error": None, "exit_code": None}
         try:
@@ -195,6 +196,10 @@ class Session:
             result["error"] = _error_info(e, self.filename)
         finally:
             _in_user_code = False
+            if os.getpid() != me:
+                # A process the code forked fell out of the code into this loop: it must not
+                # act as the worker (it shares the channel). It ends here.
+                os._exit(0 if result["status"] == "ok" else 1)
         if _interrupted and result["status"] == "ok":
             result["status"] = "interrupted"
         for stream in (sys.stdout, sys.stderr):

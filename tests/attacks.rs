@@ -1,0 +1,476 @@
+//! The attack suite: real hostile code through the real API. Every attack must fail with a
+//! clear outcome while `/health` stays 200 and a canary session next to the attacker keeps
+//! computing correctly. See docs/security.md for what each layer stops.
+
+mod common;
+
+use common::{eventually, is_root, processes_of_uid, Server};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+struct Arena {
+    s: Server,
+    attacker: String,
+    canary: String,
+}
+
+impl Arena {
+    fn new() -> Arena {
+        Arena::with(&[])
+    }
+
+    fn with(args: &[&str]) -> Arena {
+        let s = Server::start_with(args, &[]);
+        let attacker = s.create_session();
+        let canary = s.create_session();
+        s.run_ok(
+            &canary,
+            "import pandas as pd\nbase = pd.Series([40, 1]).sum()",
+        );
+        Arena {
+            s,
+            attacker,
+            canary,
+        }
+    }
+
+    fn attack(&self, code: &str) -> Value {
+        self.s.exec(&self.attacker, code)
+    }
+
+    fn attack_with(&self, body: Value) -> Value {
+        self.s.exec_with(&self.attacker, &body)
+    }
+
+    /// The attack must have failed (not `ok`) with the given error type.
+    fn failed(&self, code: &str, error_type: &str) -> Value {
+        let r = self.attack(code);
+        assert_ne!(r["status"], "ok", "attack succeeded: {r:#}");
+        assert_eq!(r["error"]["type"], error_type, "{r:#}");
+        r
+    }
+
+    /// The attack's own code must print `expect` (it reports what the kernel answered).
+    fn prints(&self, code: &str, expect: &str) {
+        let r = self.attack(code);
+        assert_eq!(r["stdout"].as_str().unwrap_or("").trim(), expect, "{r:#}");
+    }
+
+    fn workspace(&self, sid: &str) -> String {
+        self.s
+            .run_ok(sid, "import os\nprint(os.getcwd())")
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Arena {
+    /// After every attack: the server answers and the canary's state and compute are intact.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let h = self.s.get("/health");
+        assert_eq!(h.status(), 200, "/health after the attack");
+        let r = self.s.exec(&self.canary, "print(int(base) + 1)");
+        assert_eq!(r["stdout"], "42\n", "canary after the attack: {r:#}");
+        assert_eq!(r["state_preserved"], true);
+    }
+}
+
+// ---- other sessions' files ----
+
+#[test]
+fn read_another_sessions_file_by_path() {
+    let a = Arena::new();
+    a.s.run_ok(
+        &a.canary,
+        "open('data/secret.txt','w').write('canary secret')",
+    );
+    let ws = a.workspace(&a.canary);
+    a.failed(
+        &format!("print(open('{ws}/data/secret.txt').read())"),
+        "PermissionError",
+    );
+}
+
+#[test]
+fn read_another_session_through_proc_cwd() {
+    let a = Arena::new();
+    let pid = a.s.worker_pid(&a.canary);
+    a.failed(
+        &format!("import os\nprint(os.listdir('/proc/{pid}/cwd'))"),
+        "PermissionError",
+    );
+}
+
+#[test]
+fn guess_workspace_names() {
+    let a = Arena::new();
+    let ws = a.workspace(&a.attacker);
+    let root = std::path::Path::new(&ws)
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    a.failed(
+        &format!("import os\nprint(os.listdir('{root}'))"),
+        "PermissionError",
+    );
+}
+
+// ---- credentials ----
+
+#[test]
+fn proc_1_environ() {
+    let a = Arena::new();
+    a.failed(
+        "print(open('/proc/1/environ','rb').read())",
+        "PermissionError",
+    );
+}
+
+#[test]
+fn server_environ() {
+    let a = Arena::new();
+    a.failed(
+        &format!("print(open('/proc/{}/environ','rb').read())", a.s.pid()),
+        "PermissionError",
+    );
+}
+
+#[test]
+fn aws_variables_from_the_environment() {
+    let s = Server::start_with(
+        &[],
+        &[
+            ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
+            ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/x"),
+        ],
+    );
+    let sid = s.create_session();
+    let out = s.run_ok(&sid, "import os\nprint([k for k in os.environ if k.startswith('AWS')], b's3cr3t' in open('/proc/self/environ','rb').read())");
+    assert_eq!(out.trim(), "[] False");
+}
+
+#[test]
+fn connect_to_the_credentials_endpoint() {
+    let a = Arena::new();
+    a.failed(
+        "import socket\nsocket.create_connection(('169.254.170.2', 80), timeout=2)",
+        "PermissionError",
+    );
+}
+
+#[test]
+fn connect_to_the_servers_own_port() {
+    let a = Arena::new();
+    let port = a.s.base.rsplit(':').next().unwrap().to_string();
+    a.failed(
+        &format!("import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)"),
+        "PermissionError",
+    );
+}
+
+// ---- other processes ----
+
+#[test]
+fn ptrace_the_server() {
+    let a = Arena::new();
+    a.prints(&format!("import ctypes\nl = ctypes.CDLL(None, use_errno=True)\nprint(l.ptrace(16, {}, 0, 0), ctypes.get_errno())", a.s.pid()), "-1 1");
+}
+
+#[test]
+fn process_vm_readv_another_worker() {
+    let a = Arena::new();
+    let pid = a.s.worker_pid(&a.canary);
+    let code = format!(
+        "import ctypes\nl = ctypes.CDLL(None, use_errno=True)\nbuf = ctypes.create_string_buffer(64)\n\
+         class iov(ctypes.Structure): _fields_ = [('b', ctypes.c_void_p), ('n', ctypes.c_size_t)]\n\
+         local = iov(ctypes.addressof(buf), 64); remote = iov(0x400000, 64)\n\
+         print(l.process_vm_readv({pid}, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0), ctypes.get_errno())"
+    );
+    a.prints(&code, "-1 1");
+}
+
+#[test]
+fn kill_the_server() {
+    let a = Arena::new();
+    a.failed(
+        &format!("import os\nos.kill({}, 9)", a.s.pid()),
+        "PermissionError",
+    );
+}
+
+#[test]
+fn kill_the_zygote() {
+    let a = Arena::new();
+    let z = a.s.get_json("/v1/info")["zygote"]["pid"].as_i64().unwrap();
+    a.failed(&format!("import os\nos.kill({z}, 9)"), "PermissionError");
+}
+
+#[test]
+fn kill_another_sessions_worker() {
+    let a = Arena::new();
+    let pid = a.s.worker_pid(&a.canary);
+    a.failed(&format!("import os\nos.kill({pid}, 9)"), "PermissionError");
+}
+
+// ---- resources ----
+
+#[test]
+fn fork_bomb() {
+    let a = Arena::new();
+    let r = a.attack_with(json!({"code": "import os\nwhile True:\n    os.fork()", "timeout_s": 5}));
+    assert_ne!(r["status"], "ok");
+    if is_root() {
+        let uid = a.s.session_uid(&a.attacker);
+        let worker = a.s.worker_pid(&a.attacker);
+        assert!(
+            eventually(Duration::from_secs(5), || processes_of_uid(uid)
+                .iter()
+                .all(|p| *p == worker)),
+            "fork bomb survivors"
+        );
+    }
+}
+
+#[test]
+fn thread_bomb() {
+    let a = Arena::new();
+    let r = a.attack_with(json!({"code": "import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()", "timeout_s": 10}));
+    assert_ne!(r["status"], "ok");
+    assert_eq!(r["error"]["type"], "RuntimeError", "{r:#}");
+}
+
+#[test]
+fn memory_bomb_numpy() {
+    let a = Arena::with(&["--memory-limit-mb", "512"]);
+    let r = a.attack("import numpy as np\nx = np.ones((1 << 32,), dtype=np.float64)");
+    assert_eq!(r["status"], "oom", "{r:#}");
+}
+
+#[test]
+fn memory_bomb_pure_python() {
+    let a = Arena::with(&["--memory-limit-mb", "512"]);
+    let r = a.attack("x = []\nwhile True:\n    x.append(' ' * (1 << 20))");
+    assert_eq!(r["status"], "oom", "{r:#}");
+    a.s.run_ok(&a.attacker, "del x\nprint('recovered')");
+}
+
+#[test]
+fn disk_fill_one_big_file() {
+    let a = Arena::with(&["--file-size-limit-mb", "64"]);
+    let r = a.attack("with open('data/big.bin', 'wb') as f:\n    for _ in range(1024):\n        f.write(b'x' * (1 << 20))");
+    assert_eq!(r["status"], "error");
+    assert_eq!(r["error"]["type"], "OSError", "{r:#}");
+    assert!(r["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("File too large"));
+}
+
+#[test]
+fn disk_fill_many_small_files() {
+    let a = Arena::with(&["--disk-quota-mb", "32"]);
+    let r = a.attack_with(json!({"code": "i = 0\nwhile True:\n    open(f'data/f{i}.bin', 'wb').write(b'x' * 65536)\n    i += 1", "timeout_s": 60}));
+    assert_eq!(r["status"], "disk_quota", "{r:#}");
+    assert_eq!(r["error"]["type"], "DiskQuotaError");
+    // the next execution is refused until files are deleted; uploads too
+    assert_eq!(a.attack("print(1)")["status"], "disk_quota");
+    let up =
+        a.s.put_file(&a.attacker, "data/more.bin", vec![0u8; 1 << 20]);
+    assert_eq!(up.status(), 413);
+    assert_eq!(
+        up.json::<Value>().unwrap()["error"]["code"],
+        "disk_quota_exceeded"
+    );
+    a.s.run_ok(&a.canary, "open('data/ok.txt','w').write('unaffected')");
+}
+
+#[test]
+fn output_flood() {
+    let a = Arena::with(&["--output-cap-bytes", "4000000"]);
+    let r = a.attack_with(json!({"code": "import sys\nfor _ in range(1024):\n    sys.stdout.write('x' * (1 << 20))", "timeout_s": 60}));
+    assert_eq!(r["status"], "output_limit", "{}", r["error"]);
+}
+
+// ---- escaping the timeout ----
+
+#[test]
+fn infinite_loop_ignoring_sigint() {
+    let a = Arena::new();
+    let r = a.attack_with(json!({"code": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass", "timeout_s": 1}));
+    assert_eq!(r["status"], "timeout");
+    assert_eq!(a.attack("print('back')")["stdout"], "back\n");
+}
+
+#[test]
+fn setsid_double_fork_daemon() {
+    let a = Arena::new();
+    let code = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        signal = __import__('signal'); signal.signal(signal.SIGTERM, signal.SIG_IGN)\n        time.sleep(600)\n    os._exit(0)\ntime.sleep(600)";
+    let r = a.attack_with(json!({"code": code, "timeout_s": 1}));
+    assert_eq!(r["status"], "timeout");
+    if is_root() {
+        let uid = a.s.session_uid(&a.attacker);
+        let worker = a.s.worker_pid(&a.attacker);
+        assert!(
+            eventually(Duration::from_secs(3), || processes_of_uid(uid)
+                == vec![worker]),
+            "the daemon survived"
+        );
+    }
+}
+
+// ---- paths ----
+
+#[test]
+fn symlink_to_etc_shadow_then_download() {
+    let a = Arena::new();
+    a.s.run_ok(
+        &a.attacker,
+        "import os\nos.symlink('/etc/shadow', 'artifacts/x')",
+    );
+    let r = a.s.get(&format!("/v1/sessions/{}/artifacts/x", a.attacker));
+    assert_eq!(r.status(), 403);
+    assert!(!r.text().unwrap().contains("root:"));
+}
+
+#[test]
+fn symlink_to_another_sessions_file_then_download() {
+    let a = Arena::new();
+    a.s.run_ok(
+        &a.canary,
+        "open('artifacts/report.txt','w').write('canary report')",
+    );
+    let ws = a.workspace(&a.canary);
+    a.s.run_ok(
+        &a.attacker,
+        &format!("import os\nos.symlink('{ws}/artifacts/report.txt', 'artifacts/stolen')"),
+    );
+    let r =
+        a.s.get(&format!("/v1/sessions/{}/artifacts/stolen", a.attacker));
+    assert_eq!(r.status(), 403);
+}
+
+#[test]
+fn hard_links_to_foreign_files() {
+    let a = Arena::new();
+    a.s.run_ok(
+        &a.canary,
+        "open('artifacts/report.txt','w').write('canary report')",
+    );
+    let ws = a.workspace(&a.canary);
+    assert_eq!(
+        a.attack("import os\nos.link('/etc/shadow', 'artifacts/h')")["status"],
+        "error"
+    );
+    assert_eq!(
+        a.attack(&format!(
+            "import os\nos.link('{ws}/artifacts/report.txt', 'artifacts/h2')"
+        ))["status"],
+        "error"
+    );
+}
+
+#[test]
+fn uploads_with_hostile_paths() {
+    let a = Arena::new();
+    for p in [
+        "..%2F..%2Fetc%2Fcron.d%2Fx",
+        "%2Fetc%2Fpasswd",
+        "data%2F..%2F..%2Fx",
+        "data/a%00b",
+    ] {
+        let r = a.s.put_file(&a.attacker, p, b"owned".to_vec());
+        assert_eq!(r.status(), 400, "{p}");
+    }
+    let long = "d/".repeat(700) + "f";
+    assert_eq!(
+        a.s.put_file(&a.attacker, &long, b"x".to_vec()).status(),
+        400
+    );
+    assert!(!std::path::Path::new("/etc/cron.d/x").exists());
+}
+
+#[test]
+fn tmp_and_dev_shm_as_a_channel() {
+    // With Landlock (this host, Docker on a recent kernel) /tmp and /dev/shm are not writable
+    // from a sandbox at all; without it (Fargate) they are shared: see docs/security.md.
+    let a = Arena::new();
+    let landlock = a.s.session_info(&a.attacker)["sandbox"]["landlock"] == "fully_enforced";
+    let r = a.attack("open('/tmp/dynexec-channel', 'w').write('hi')\nopen('/dev/shm/dynexec-channel', 'w').write('hi')");
+    if landlock {
+        assert_eq!(r["error"]["type"], "PermissionError", "{r:#}");
+    } else {
+        eprintln!(
+            "no Landlock here: /tmp is a shared channel ({})",
+            r["status"]
+        );
+        let _ = std::fs::remove_file("/tmp/dynexec-channel");
+        let _ = std::fs::remove_file("/dev/shm/dynexec-channel");
+    }
+}
+
+#[test]
+fn read_outside_the_allowed_filesystem() {
+    let a = Arena::new();
+    if a.s.session_info(&a.attacker)["sandbox"]["landlock"] != "fully_enforced" {
+        eprintln!("SKIPPED: no Landlock on this host");
+        return;
+    }
+    a.failed("import os\nprint(os.listdir('/root'))", "PermissionError");
+    a.failed("import os\nprint(os.listdir('/home'))", "PermissionError");
+}
+
+// ---- the kernel ----
+
+#[test]
+fn changing_rlimits_back_up() {
+    let a = Arena::new();
+    a.prints(
+        "import resource\nsoft, hard = resource.getrlimit(resource.RLIMIT_NPROC)\ntry:\n    resource.setrlimit(resource.RLIMIT_NPROC, (hard * 2, hard * 2))\n    print('raised')\nexcept (ValueError, PermissionError, OSError) as e:\n    print('denied')",
+        "denied",
+    );
+}
+
+/// One test per denied syscall family: the call must fail with EPERM inside the sandbox.
+macro_rules! denied {
+    ($name:ident, $nr:expr, $args:expr) => {
+        #[cfg(target_arch = "x86_64")]
+        #[test]
+        fn $name() {
+            let a = Arena::new();
+            let code = format!("import ctypes\nl = ctypes.CDLL(None, use_errno=True)\nl.syscall.restype = ctypes.c_long\nprint(l.syscall({}, {}), ctypes.get_errno())", $nr, $args);
+            a.prints(&code, "-1 1");
+        }
+    };
+}
+
+denied!(syscall_ptrace_traceme, 101, "0, 0, 0, 0");
+denied!(syscall_kcmp, 312, "1, 1, 0, 0, 0");
+denied!(syscall_pidfd_getfd, 438, "3, 0, 0");
+denied!(syscall_bpf, 321, "0, 0, 0");
+denied!(syscall_perf_event_open, 298, "0, 0, -1, -1, 0");
+denied!(syscall_userfaultfd, 323, "0");
+denied!(syscall_keyctl, 250, "0, 0, 0, 0, 0");
+denied!(syscall_add_key, 248, "0, 0, 0, 0, 0");
+denied!(syscall_io_uring_setup, 425, "1, 0");
+denied!(syscall_unshare_user, 272, "0x10000000");
+denied!(syscall_setns, 308, "0, 0");
+denied!(syscall_mount, 165, "0, 0, 0, 0, 0");
+denied!(syscall_pivot_root, 155, "0, 0");
+denied!(syscall_chroot, 161, "b'/'");
+denied!(syscall_init_module, 175, "0, 0, 0");
+denied!(syscall_finit_module, 313, "0, 0, 0");
+denied!(syscall_kexec_load, 246, "0, 0, 0, 0");
+denied!(syscall_personality, 135, "0x0400000");
+denied!(syscall_clone_newnet, 56, "0x40000000 | 17, 0, 0, 0, 0");
+denied!(syscall_socket_netlink, 41, "16, 3, 0");
+
+#[test]
+fn clone3_is_enosys_so_threads_still_work() {
+    let a = Arena::new();
+    a.prints("import ctypes\nl = ctypes.CDLL(None, use_errno=True)\nprint(l.syscall(435, 0, 0), ctypes.get_errno())", "-1 38");
+    a.prints("import threading\nt = threading.Thread(target=print, args=('thread ok',))\nt.start(); t.join()", "thread ok");
+}
