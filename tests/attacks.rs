@@ -226,11 +226,21 @@ fn fork_bomb() {
     if is_root() {
         let uid = a.s.session_uid(&a.attacker);
         let worker = a.s.worker_pid(&a.attacker);
+        let clean = eventually(Duration::from_secs(5), || {
+            processes_of_uid(uid).iter().all(|p| *p == worker)
+        });
+        let left: Vec<String> = processes_of_uid(uid)
+            .iter()
+            .map(|p| {
+                format!(
+                    "{p}: {}",
+                    std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default()
+                )
+            })
+            .collect();
         assert!(
-            eventually(Duration::from_secs(5), || processes_of_uid(uid)
-                .iter()
-                .all(|p| *p == worker)),
-            "fork bomb survivors"
+            clean,
+            "fork bomb survivors (worker {worker}): {left:#?}\nresult: {r:#}"
         );
     }
 }

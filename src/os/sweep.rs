@@ -43,10 +43,20 @@ pub fn signal_uid(uid: u32, sig: libc::c_int) -> std::io::Result<()> {
 
 /// Kills every process of the session's uid except `keep` (the worker holding the session's
 /// state): stop them all at once, kill everything stopped that is not `keep`, resume `keep`.
+///
+/// Repeated until a pass finds nothing: a fork that was in flight during the stop sweep
+/// publishes its (already stopped) child just after it, so one pass can miss it.
 pub fn kill_all_but(uid: u32, keep: i32) -> std::io::Result<()> {
-    signal_uid(uid, libc::SIGSTOP)?;
-    for pid in procs::of_uid(uid) {
-        if pid != keep {
+    for _ in 0..50 {
+        signal_uid(uid, libc::SIGSTOP)?;
+        let others: Vec<i32> = procs::of_uid(uid)
+            .into_iter()
+            .filter(|p| *p != keep)
+            .collect();
+        if others.is_empty() {
+            break;
+        }
+        for pid in others {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
