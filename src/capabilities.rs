@@ -5,6 +5,14 @@ use crate::config::Config;
 use dynexec_sandbox::probe::Capabilities;
 use serde::Serialize;
 
+/// What the probe found on this host, set once at startup; policies read it to pick the
+/// optional layers. (Before the probe ran, nothing optional is assumed.)
+static HOST: std::sync::OnceLock<Capabilities> = std::sync::OnceLock::new();
+
+pub fn host() -> Option<&'static Capabilities> {
+    HOST.get()
+}
+
 /// The probe's findings plus what the operator required.
 #[derive(Debug, Clone, Serialize)]
 pub struct SandboxReport {
@@ -72,6 +80,7 @@ pub fn assess(config: &Config, caps: Capabilities) -> Result<SandboxReport, Stri
     if caps.landlock_abi == 0 || !config.landlock {
         warnings.push("no Landlock: filesystem isolation relies on uids and permissions; /tmp and /dev/shm are shared".to_string());
     }
+    let _ = HOST.set(caps.clone());
     Ok(SandboxReport {
         capabilities: caps,
         required: config.sandbox_require.clone(),

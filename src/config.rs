@@ -155,6 +155,14 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_LANDLOCK", default_value_t = true, action = clap::ArgAction::Set)]
     pub landlock: bool,
 
+    /// Use private namespaces (network, IPC, mount with its own /tmp) where the host allows them.
+    #[arg(long, env = "EXECUTOR_NAMESPACES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub namespaces: bool,
+
+    /// Size of a session's private /tmp and /dev/shm (with namespaces), in MiB.
+    #[arg(long, env = "EXECUTOR_TMP_SIZE_MB", default_value_t = 256)]
+    pub tmp_size_mb: u64,
+
     /// Extra paths sandboxed code may read under Landlock (comma-separated).
     #[arg(long, env = "EXECUTOR_LANDLOCK_READ", value_delimiter = ',')]
     pub landlock_read: Vec<String>,

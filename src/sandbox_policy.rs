@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::zygote::{Zygote, ZygoteState};
-use dynexec_sandbox::{LandlockPolicy, Policy, RlimitPolicy};
+use dynexec_sandbox::{LandlockPolicy, NamespacePolicy, NetworkPolicy, Policy, RlimitPolicy};
 use std::path::Path;
 
 /// What sandboxed code may read: the system, the Python installation, the fonts and caches it
@@ -65,5 +65,21 @@ pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote, workspace
         network: config.network.into(),
         expected_parent: zygote_pid,
         landlock: config.landlock.then(|| landlock(config, workspace)),
+        namespaces: namespaces(config, uid, workspace),
     }
+}
+
+/// Namespaces where the probe found them and we can mount (root, before the uid switch).
+fn namespaces(config: &Config, uid: Option<u32>, workspace: &Path) -> Option<NamespacePolicy> {
+    let caps = crate::capabilities::host()?;
+    let usable = config.namespaces && uid.is_some() && caps.mount_namespace && caps.net_namespace;
+    usable.then(|| NamespacePolicy {
+        private_network: NetworkPolicy::from(config.network) == NetworkPolicy::Deny,
+        tmp_size_mb: config.tmp_size_mb,
+        keep_visible: landlock(config, workspace)
+            .read_only
+            .into_iter()
+            .chain([workspace.display().to_string()])
+            .collect(),
+    })
 }

@@ -50,6 +50,19 @@ impl Arena {
         r
     }
 
+    /// The attack must have failed with one of the error types (namespaces hide what Landlock
+    /// or permissions would refuse: not found and permission denied both mean out of reach).
+    fn failed_any(&self, code: &str, error_types: &[&str]) -> Value {
+        let r = self.attack(code);
+        assert_ne!(r["status"], "ok", "attack succeeded: {r:#}");
+        let t = r["error"]["type"].as_str().unwrap_or("");
+        assert!(
+            error_types.contains(&t),
+            "{t} not among {error_types:?}: {r:#}"
+        );
+        r
+    }
+
     /// The attack's own code must print `expect` (it reports what the kernel answered).
     fn prints(&self, code: &str, expect: &str) {
         let r = self.attack(code);
@@ -88,9 +101,9 @@ fn read_another_sessions_file_by_path() {
         "open('data/secret.txt','w').write('canary secret')",
     );
     let ws = a.workspace(&a.canary);
-    a.failed(
+    a.failed_any(
         &format!("print(open('{ws}/data/secret.txt').read())"),
-        "PermissionError",
+        &["PermissionError", "FileNotFoundError"],
     );
 }
 
@@ -108,14 +121,31 @@ fn read_another_session_through_proc_cwd() {
 fn guess_workspace_names() {
     let a = Arena::new();
     let ws = a.workspace(&a.attacker);
+    let canary_ws = a.workspace(&a.canary);
     let root = std::path::Path::new(&ws)
         .parent()
         .unwrap()
         .display()
         .to_string();
-    a.failed(
-        &format!("import os\nprint(os.listdir('{root}'))"),
-        "PermissionError",
+    let canary_name = std::path::Path::new(&canary_ws)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    // Either the root cannot be listed (0711), or (namespaces) it shows only our own workspace.
+    let r = a.attack(&format!("import os\nprint(os.listdir('{root}'))"));
+    if r["status"] == "ok" {
+        assert!(
+            !r["stdout"].as_str().unwrap().contains(&canary_name),
+            "another workspace's name leaked: {r:#}"
+        );
+    } else {
+        assert_eq!(r["error"]["type"], "PermissionError", "{r:#}");
+    }
+    a.failed_any(
+        &format!("import os\nprint(os.listdir('{canary_ws}'))"),
+        &["PermissionError", "FileNotFoundError"],
     );
 }
 
@@ -405,20 +435,48 @@ fn uploads_with_hostile_paths() {
 
 #[test]
 fn tmp_and_dev_shm_as_a_channel() {
-    // With Landlock (this host, Docker on a recent kernel) /tmp and /dev/shm are not writable
-    // from a sandbox at all; without it (Fargate) they are shared: see docs/security.md.
+    // With namespaces (bare Linux as root) each session has its own /tmp and /dev/shm; with
+    // Landlock alone they are not writable; with neither (Fargate) they are a shared channel,
+    // though not a leak of 0600 files: see docs/security.md.
     let a = Arena::new();
-    let landlock = a.s.session_info(&a.attacker)["sandbox"]["landlock"] == "fully_enforced";
-    let r = a.attack("open('/tmp/dynexec-channel', 'w').write('hi')\nopen('/dev/shm/dynexec-channel', 'w').write('hi')");
-    if landlock {
-        assert_eq!(r["error"]["type"], "PermissionError", "{r:#}");
+    let sb = a.s.session_info(&a.attacker)["sandbox"].clone();
+    let private = sb["namespaces"].as_str().unwrap_or("").contains("mount");
+    let landlock = sb["landlock"] == "fully_enforced";
+    let w = a.attack("for p in ('/tmp/dynexec-channel', '/dev/shm/dynexec-channel'):\n    open(p, 'w').write('hi')");
+    let r = a.s.exec(&a.canary, "import os\nprint(os.path.exists('/tmp/dynexec-channel'), os.path.exists('/dev/shm/dynexec-channel'))");
+    if private {
+        assert_eq!(w["status"], "ok", "a private /tmp is writable: {w:#}");
+        assert_eq!(
+            r["stdout"], "False False\n",
+            "the canary saw the attacker's /tmp"
+        );
+    } else if landlock {
+        assert_eq!(w["error"]["type"], "PermissionError", "{w:#}");
     } else {
         eprintln!(
-            "no Landlock here: /tmp is a shared channel ({})",
-            r["status"]
+            "no namespaces or Landlock here: /tmp is a shared channel ({})",
+            r["stdout"]
         );
         let _ = std::fs::remove_file("/tmp/dynexec-channel");
         let _ = std::fs::remove_file("/dev/shm/dynexec-channel");
+    }
+    assert!(!std::path::Path::new("/tmp/dynexec-channel").exists() || !private);
+}
+
+#[test]
+fn the_network_is_gone_not_just_filtered() {
+    let a = Arena::with(&["--network", "allow"]);
+    // With network allowed seccomp lets sockets through; the namespace layer (when present)
+    // is then the only thing that decides, and it is off for `allow`. So: a socket opens.
+    a.s.run_ok(
+        &a.attacker,
+        "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_STREAM).close()",
+    );
+    let b = Arena::new();
+    if b.s.session_info(&b.attacker)["sandbox"]["namespaces"] == "net,ipc,mount" {
+        // Under deny there is no interface to use even past the filter: /proc/net/dev has lo only.
+        let out = b.s.run_ok(&b.attacker, "print([l.split(':')[0].strip() for l in open('/proc/net/dev').read().splitlines()[2:]])");
+        assert_eq!(out.trim(), "['lo']");
     }
 }
 

@@ -9,6 +9,7 @@ pub mod fds;
 pub mod ffi;
 pub mod identity;
 pub mod landlock;
+pub mod namespaces;
 pub mod policy;
 pub mod probe;
 pub mod rlimits;
@@ -16,7 +17,7 @@ pub mod seccomp;
 pub mod signals;
 
 pub use error::SandboxError;
-pub use policy::{LandlockPolicy, NetworkPolicy, Policy, Report, RlimitPolicy};
+pub use policy::{LandlockPolicy, NamespacePolicy, NetworkPolicy, Policy, Report, RlimitPolicy};
 
 /// Applies every layer of `policy` to the calling (single-threaded, freshly forked) process, in
 /// the order the architecture fixes. Each step fails with an error naming the step; the caller
@@ -30,8 +31,30 @@ pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
     report.layers.push("setsid".into());
     rlimits::apply(&policy.rlimits, &mut report)?;
     report.layers.push("rlimits".into());
+    let mut private_paths = vec![];
+    report.namespaces = match &policy.namespaces {
+        None => "off".into(),
+        Some(ns) => match namespaces::enter(ns) {
+            Ok(paths) => {
+                private_paths = paths;
+                report.layers.push("namespaces".into());
+                if ns.private_network {
+                    "net,ipc,mount"
+                } else {
+                    "ipc,mount"
+                }
+                .into()
+            }
+            Err(e) => format!("unavailable: {}", e.detail),
+        },
+    };
     let ruleset = match &policy.landlock {
-        Some(ll) => Some(landlock::prepare(ll, policy.network)?),
+        Some(ll) => {
+            // A private /tmp (namespaces) is the session's own: writable under Landlock too.
+            let mut ll = ll.clone();
+            ll.read_write.extend(private_paths);
+            Some(landlock::prepare(&ll, policy.network)?)
+        }
         None => None,
     };
     if let Some(uid) = policy.uid {

@@ -40,6 +40,19 @@ pub struct LandlockPolicy {
     pub read_write: Vec<String>,
 }
 
+/// Private namespaces, where the host allows them.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct NamespacePolicy {
+    /// A network namespace of its own (nothing but a down loopback): only with network `deny`.
+    pub private_network: bool,
+    /// Size of the private `/tmp` and `/dev/shm` tmpfs, in MiB.
+    pub tmp_size_mb: u64,
+    /// Directories that must stay reachable at their paths (the workspace, the Python
+    /// installation) even if they live under `/tmp`.
+    #[serde(default)]
+    pub keep_visible: Vec<String>,
+}
+
 /// Everything the worker needs to sandbox itself. Computed by the server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Policy {
@@ -55,6 +68,9 @@ pub struct Policy {
     /// Landlock rules; `None` skips the layer.
     #[serde(default)]
     pub landlock: Option<LandlockPolicy>,
+    /// Namespaces; `None` skips the layer.
+    #[serde(default)]
+    pub namespaces: Option<NamespacePolicy>,
 }
 
 /// What was actually applied, reported to the server and shown to clients.
@@ -66,4 +82,6 @@ pub struct Report {
     pub data_limit_bytes: u64,
     /// `fully_enforced`, `partially_enforced`, `not_enforced`, or `off`.
     pub landlock: String,
+    /// `net,ipc,mount` when entered, `off`, or why they could not be entered.
+    pub namespaces: String,
 }

@@ -27,6 +27,9 @@ async fn info(State(s): State<AppState>) -> Json<Value> {
         layers.push("uid");
     }
     layers.extend(["pdeathsig", "no_new_privs"]);
+    if c.namespaces && uid_isolation && caps.mount_namespace && caps.net_namespace {
+        layers.push("namespaces");
+    }
     if c.landlock && caps.landlock_abi > 0 {
         layers.push("landlock");
     }

@@ -152,6 +152,10 @@ impl Session {
             ) {
                 warnings.push("no Landlock: filesystem isolation relies on uids and permissions");
             }
+            if !matches!(o.get("namespaces").and_then(Value::as_str), Some(n) if n.contains("mount"))
+            {
+                warnings.push("no private namespaces: /tmp and /dev/shm are the host's (Landlock, when enforced, keeps them out of reach)");
+            }
             o.insert("degraded".into(), json!(!warnings.is_empty()));
             o.insert("warnings".into(), json!(warnings));
         }
