@@ -97,6 +97,11 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_NPROC_LIMIT", default_value_t = 64)]
     pub nproc_limit: u64,
 
+    /// Run sandboxed code under SCHED_IDLE: the server's threads preempt it the moment they wake,
+    /// so `/health` and the API stay fast while sessions use every core.
+    #[arg(long, env = "EXECUTOR_WORKER_SCHED_IDLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub worker_sched_idle: bool,
+
     /// Niceness of sandboxed code (0-19): it yields the CPU to the server under load.
     #[arg(long, env = "EXECUTOR_WORKER_NICE", default_value_t = 10)]
     pub worker_nice: i32,
@@ -158,6 +163,12 @@ pub struct Config {
     /// Use private namespaces (network, IPC, mount with its own /tmp) where the host allows them.
     #[arg(long, env = "EXECUTOR_NAMESPACES", default_value_t = true, action = clap::ArgAction::Set)]
     pub namespaces: bool,
+
+    /// With namespaces and network `deny`, also give each worker an empty network namespace.
+    /// Off by default: seccomp already denies every non-UNIX socket, and creating and tearing
+    /// down a network namespace per session costs the kernel tens of milliseconds of CPU.
+    #[arg(long, env = "EXECUTOR_PRIVATE_NETWORK", default_value_t = false, action = clap::ArgAction::Set)]
+    pub private_network: bool,
 
     /// Size of a session's private /tmp and /dev/shm (with namespaces), in MiB.
     #[arg(long, env = "EXECUTOR_TMP_SIZE_MB", default_value_t = 256)]

@@ -59,6 +59,7 @@ pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote, workspace
             open_files: config.open_files_limit,
             processes: config.nproc_limit,
             nice: config.worker_nice,
+            sched_idle: config.worker_sched_idle,
         },
         uid,
         gid: uid,
@@ -72,9 +73,10 @@ pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote, workspace
 /// Namespaces where the probe found them and we can mount (root, before the uid switch).
 fn namespaces(config: &Config, uid: Option<u32>, workspace: &Path) -> Option<NamespacePolicy> {
     let caps = crate::capabilities::host()?;
-    let usable = config.namespaces && uid.is_some() && caps.mount_namespace && caps.net_namespace;
+    let usable = config.namespaces && uid.is_some() && caps.mount_namespace;
     usable.then(|| NamespacePolicy {
-        private_network: NetworkPolicy::from(config.network) == NetworkPolicy::Deny,
+        private_network: config.private_network
+            && NetworkPolicy::from(config.network) == NetworkPolicy::Deny,
         tmp_size_mb: config.tmp_size_mb,
         keep_visible: landlock(config, workspace)
             .read_only

@@ -29,6 +29,9 @@ pub struct RlimitPolicy {
     /// `/health` stays fast while every core runs sessions.
     #[serde(default)]
     pub nice: i32,
+    /// Run under SCHED_IDLE: any runnable server thread preempts sandboxed code at once.
+    #[serde(default)]
+    pub sched_idle: bool,
 }
 
 /// What Landlock allows, when the kernel has it.

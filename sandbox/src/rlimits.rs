@@ -39,6 +39,13 @@ pub fn apply(p: &RlimitPolicy, report: &mut Report) -> Result<(), SandboxError> 
     set("rlimit_nproc", libc::RLIMIT_NPROC, p.processes)?;
     set("rlimit_memlock", libc::RLIMIT_MEMLOCK, 0)?;
     set("rlimit_msgqueue", libc::RLIMIT_MSGQUEUE, 0)?;
+    if p.sched_idle {
+        let param = libc::sched_param { sched_priority: 0 };
+        check(
+            "sched_idle",
+            unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } as _,
+        )?;
+    }
     if p.nice > 0 {
         check(
             "nice",

@@ -120,32 +120,29 @@ pub fn deny_filter(network: NetworkPolicy) -> Result<BpfProgram, SandboxError> {
             )])],
         );
     }
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        ARCH,
-    )
-    .map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
-    filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| SandboxError::msg("seccomp", e.to_string()))
+    compile(rules, libc::EPERM)
 }
 
 /// Filter B: `clone3` → ENOSYS (its flags live in memory a BPF filter cannot read).
 pub fn clone3_filter() -> Result<BpfProgram, SandboxError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     rules.insert(libc::SYS_clone3, vec![]);
+    compile(rules, libc::ENOSYS)
+}
+
+/// A filter that answers `errno` to every rule's match and allows everything else.
+fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<BpfProgram, SandboxError> {
+    let err = |e: String| SandboxError::msg("seccomp", e);
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
+        SeccompAction::Errno(errno as u32),
         ARCH,
     )
-    .map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
+    .map_err(|e| err(e.to_string()))?;
     filter
         .try_into()
-        .map_err(|e: seccompiler::BackendError| SandboxError::msg("seccomp", e.to_string()))
+        .map_err(|e: seccompiler::BackendError| err(e.to_string()))
 }
 
 /// Installs both filters on the calling thread (the worker is single-threaded here).

@@ -45,6 +45,19 @@ async fn json_body(
     }
 }
 
+/// A body that must be a JSON object (the reference answers 400 otherwise).
+async fn object_body(
+    state: &AppState,
+    req: Request,
+) -> Result<serde_json::Map<String, Value>, Response> {
+    json_body(state, req).await?.ok_or_else(|| {
+        err(
+            StatusCode::BAD_REQUEST,
+            "Request body must be a JSON object",
+        )
+    })
+}
+
 /// `/health` in the reference's shape, plus whether the zygote is warm. 503 once the session
 /// is complete, so the load balancer drains the finished target.
 pub async fn health(State(s): State<AppState>) -> Response {
@@ -115,14 +128,8 @@ async fn execute(State(s): State<AppState>, req: Request) -> Response {
             json!({"error": "Session is already complete", "session_id": c.session_id}),
         );
     }
-    let body = match json_body(&s, req).await {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            return err(
-                StatusCode::BAD_REQUEST,
-                "Request body must be a JSON object",
-            )
-        }
+    let body = match object_body(&s, req).await {
+        Ok(b) => b,
         Err(resp) => return resp,
     };
     let code = match body.get("code") {
@@ -179,14 +186,8 @@ async fn complete(State(s): State<AppState>, req: Request) -> Response {
 }
 
 async fn file_sync(State(s): State<AppState>, req: Request) -> Response {
-    let body = match json_body(&s, req).await {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            return err(
-                StatusCode::BAD_REQUEST,
-                "Request body must be a JSON object",
-            )
-        }
+    let body = match object_body(&s, req).await {
+        Ok(b) => b,
         Err(resp) => return resp,
     };
     let text = |k: &str| {

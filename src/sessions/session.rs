@@ -40,6 +40,8 @@ pub struct Session {
     /// sha256 by path, valid while (size, mtime, inode) match.
     hashes: Mutex<HashMap<String, (FileKey, String)>>,
     closed: AtomicBool,
+    /// The last execution ended over the disk quota: measure before running the next one.
+    over_quota: AtomicBool,
     /// Kept for the life of the process (the compat session): never reaped, never deleted.
     pub pinned: bool,
 }
@@ -107,6 +109,7 @@ impl Session {
             origins: Mutex::new(HashMap::new()),
             hashes: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
+            over_quota: AtomicBool::new(false),
             pinned,
         }
     }
@@ -250,7 +253,10 @@ impl Session {
             disk_quota: (config.disk_quota_mb > 0)
                 .then(|| (self.workspace.clone(), config.disk_quota_mb << 20)),
         };
-        let raw = if executions::over_quota(&limits).await {
+        // Only a session that went over its quota is measured up front (until it is back under).
+        let refuse =
+            self.over_quota.load(Ordering::SeqCst) && executions::over_quota(&limits).await;
+        let raw = if refuse {
             executions::RawRun::refused(
                 Outcome::DiskQuota,
                 executions::quota_error(&limits),
@@ -259,6 +265,8 @@ impl Session {
         } else {
             executions::run(worker, &msg, &limits, self.stopper(), self.cancel.clone()).await
         };
+        self.over_quota
+            .store(raw.status == Outcome::DiskQuota, Ordering::SeqCst);
         let duration_ms = t0.elapsed().as_millis() as u64;
         if worker.chan.lost {
             // Whatever is left of the session's processes goes with the worker.
