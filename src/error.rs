@@ -16,7 +16,6 @@ pub enum ApiError {
     TooManySessions(usize),
     BadRequest(String),
     BadJson(String),
-    UnsupportedMediaType(String),
     BadPath(String),
     PathForbidden(String),
     FileNotFound(String),
@@ -41,7 +40,6 @@ impl ApiError {
             SessionBusy(_) | SessionExists(_) | SessionPinned(_) => StatusCode::CONFLICT,
             TooManySessions(_) | Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             BadRequest(_) | BadJson(_) | BadPath(_) => StatusCode::BAD_REQUEST,
-            UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PathForbidden(_) => StatusCode::FORBIDDEN,
             PayloadTooLarge | DiskQuota(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -61,7 +59,6 @@ impl ApiError {
             TooManySessions(_) => "too_many_sessions",
             BadRequest(_) => "bad_request",
             BadJson(_) => "invalid_json",
-            UnsupportedMediaType(_) => "unsupported_media_type",
             BadPath(_) => "invalid_path",
             PathForbidden(_) => "path_forbidden",
             FileNotFound(_) => "file_not_found",
@@ -90,11 +87,7 @@ impl ApiError {
             TooManySessions(n) => {
                 format!("this instance already holds its maximum of {n} sessions")
             }
-            BadRequest(m)
-            | BadJson(m)
-            | UnsupportedMediaType(m)
-            | BadPath(m)
-            | PathForbidden(m) => m.clone(),
+            BadRequest(m) | BadJson(m) | BadPath(m) | PathForbidden(m) => m.clone(),
             FileNotFound(p) => format!("no file `{p}`"),
             DiskQuota(mb) => {
                 format!("the upload would take the workspace past its {mb} MiB disk quota")

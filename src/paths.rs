@@ -78,10 +78,6 @@ impl RelPath {
         self.parts.join("/")
     }
 
-    pub fn first(&self) -> &str {
-        &self.parts[0]
-    }
-
     pub fn file_name(&self) -> &str {
         self.parts.last().map(String::as_str).unwrap_or("")
     }

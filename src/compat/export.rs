@@ -16,10 +16,6 @@ impl Exporter {
         Exporter::Unconfigured
     }
 
-    pub fn is_configured(&self) -> bool {
-        !matches!(self, Exporter::Unconfigured)
-    }
-
     /// Uploads `debug/session_status.json`, `debug/execution_{i}.json`, `artifacts/` and
     /// `data/` of `workspace`.
     pub async fn upload(

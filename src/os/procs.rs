@@ -67,21 +67,6 @@ pub fn tree(root: i32) -> Vec<i32> {
     out
 }
 
-/// Resident and private memory of a process, in KiB, from smaps_rollup.
-pub fn memory_kb(pid: i32) -> Option<(u64, u64)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    let field = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    Some((
-        field("Rss:"),
-        field("Private_Clean:") + field("Private_Dirty:"),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

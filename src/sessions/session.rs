@@ -127,10 +127,6 @@ impl Session {
         self.meta.lock().unwrap().busy
     }
 
-    pub fn executions(&self) -> u64 {
-        self.meta.lock().unwrap().executions
-    }
-
     pub fn worker_pid(&self) -> i32 {
         self.meta.lock().unwrap().worker_pid
     }

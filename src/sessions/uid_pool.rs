@@ -49,10 +49,6 @@ impl UidPool {
             g.free.push_back(uid);
         }
     }
-
-    pub fn in_use(&self) -> usize {
-        self.inner.lock().unwrap().in_use.len()
-    }
 }
 
 #[cfg(test)]
