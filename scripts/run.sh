@@ -2,9 +2,7 @@
 # Runs the service on the embedded default (local disk, no AWS): installs the Python side,
 # builds, and starts on 0.0.0.0:8080 (override with EXECUTOR_* variables or flags).
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
-cd "$repo"
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/dynamic-executor/target}
+source "$(dirname "$0")/common.sh"
 scripts/setup-python.sh
 cargo build --release --workspace --bins --lib
 if [ "$(id -u)" != 0 ] && [ -z "${EXECUTOR_PYTHON:-}" ]; then

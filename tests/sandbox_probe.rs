@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{is_root, Server};
+use common::{is_root, strs, Server};
 use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
@@ -46,12 +46,7 @@ fn info_and_sessions_report_layers_and_degradation() {
         info["sandbox"]["capabilities"]["landlock_abi"],
         p["landlock_abi"]
     );
-    let layers: Vec<&str> = info["sandbox"]["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let layers: Vec<&str> = strs(&info["sandbox"]["layers"]);
     let landlock = p["landlock_abi"].as_i64().unwrap() > 0;
     assert_eq!(layers.contains(&"landlock"), landlock);
     let sid = s.create_session();

@@ -2,8 +2,7 @@
 
 mod common;
 
-use common::{is_root, Server};
-use serde_json::Value;
+use common::{root_or_skip, strs, Server};
 
 fn server_with_secrets() -> Server {
     Server::start_with(
@@ -122,8 +121,7 @@ fn threads_still_work_under_seccomp() {
 
 #[test]
 fn sessions_run_as_distinct_unprivileged_uids() {
-    if !is_root() {
-        eprintln!("SKIPPED: uid isolation needs the server to run as root");
+    if !root_or_skip() {
         return;
     }
     let s = Server::start();
@@ -143,12 +141,7 @@ fn sessions_run_as_distinct_unprivileged_uids() {
     assert!(ua >= s.uid_base && ub >= s.uid_base);
     let info = s.get_json("/v1/info");
     assert_eq!(info["sandbox"]["uid_isolation"], true);
-    let layers: Vec<&str> = info["sandbox"]["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let layers: Vec<&str> = strs(&info["sandbox"]["layers"]);
     for l in ["uid", "seccomp", "rlimits", "no_new_privs"] {
         assert!(layers.contains(&l), "{l} missing from {layers:?}");
     }

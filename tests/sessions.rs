@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{eventually, is_root, processes_of_uid, Server};
+use common::{eventually, is_root, processes_of_uid, root_or_skip, Server};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -38,8 +38,7 @@ fn sessions_do_not_share_variables_or_files() {
 
 #[test]
 fn reading_another_sessions_workspace_fails() {
-    if !is_root() {
-        eprintln!("SKIPPED: uid isolation needs the server to run as root");
+    if !root_or_skip() {
         return;
     }
     let s = Server::start();

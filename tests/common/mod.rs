@@ -321,6 +321,22 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// For tests that need uid isolation: true when the server will run as root, else says why the
+/// test is skipped.
+pub fn root_or_skip() -> bool {
+    if !is_root() {
+        eprintln!("SKIPPED: uid isolation needs the server to run as root");
+    }
+    is_root()
+}
+
+/// The strings of a JSON array (empty for anything else).
+pub fn strs(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
 /// Waits (bounded) for a condition.
 pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
