@@ -170,6 +170,11 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_PRIVATE_NETWORK", default_value_t = false, action = clap::ArgAction::Set)]
     pub private_network: bool,
 
+    /// With namespaces, also a PID namespace per worker (the worker is its PID 1): sandboxed
+    /// code sees only its own session's processes. Opt-in while it is new.
+    #[arg(long, env = "EXECUTOR_PRIVATE_PID", default_value_t = false, action = clap::ArgAction::Set)]
+    pub private_pid: bool,
+
     /// Size of a session's private /tmp and /dev/shm (with namespaces), in MiB.
     #[arg(long, env = "EXECUTOR_TMP_SIZE_MB", default_value_t = 256)]
     pub tmp_size_mb: u64,

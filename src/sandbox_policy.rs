@@ -77,6 +77,7 @@ fn namespaces(config: &Config, uid: Option<u32>, workspace: &Path) -> Option<Nam
     usable.then(|| NamespacePolicy {
         private_network: config.private_network
             && NetworkPolicy::from(config.network) == NetworkPolicy::Deny,
+        private_pid: config.private_pid && caps.pid_namespace,
         tmp_size_mb: config.tmp_size_mb,
         keep_visible: landlock(config, workspace)
             .read_only

@@ -72,6 +72,15 @@ impl Worker {
         match ready {
             Some(ev) if ev.ev == "ready" => {
                 w.sandbox = ev.rest.get("sandbox").cloned().unwrap_or(Value::Null);
+                // In a PID namespace the worker is not the process the zygote forked.
+                if let Some(pid) = w
+                    .sandbox
+                    .get("pid")
+                    .and_then(Value::as_i64)
+                    .filter(|p| *p > 0)
+                {
+                    w.pid = pid as i32;
+                }
                 Ok(w)
             }
             Some(ev) if ev.ev == "sandbox_failed" => Err(format!(

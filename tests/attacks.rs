@@ -556,3 +556,54 @@ fn clone3_is_enosys_so_threads_still_work() {
     a.prints("import ctypes\nl = ctypes.CDLL(None, use_errno=True)\nprint(l.syscall(435, 0, 0), ctypes.get_errno())", "-1 38");
     a.prints("import threading\nt = threading.Thread(target=print, args=('thread ok',))\nt.start(); t.join()", "thread ok");
 }
+
+// ---- with the opt-in PID namespace ----
+
+#[test]
+fn pid_namespace_hides_every_other_process() {
+    let a = Arena::with(&["--private-pid", "true"]);
+    if !a.s.session_info(&a.attacker)["sandbox"]["namespaces"]
+        .as_str()
+        .unwrap_or("")
+        .contains("pid")
+    {
+        eprintln!("SKIPPED: no PID namespaces on this host");
+        return;
+    }
+    a.prints(
+        "import os\nprint(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))",
+        "[1]",
+    );
+    a.failed(
+        &format!("import os\nos.kill({}, 9)", a.s.pid()),
+        "ProcessLookupError",
+    );
+    a.failed(
+        &format!("print(open('/proc/{}/environ','rb').read())", a.s.pid()),
+        "FileNotFoundError",
+    );
+    // what is /proc/1 now is the worker itself: its environment holds nothing secret
+    a.prints(
+        "print(b'AWS_' in open('/proc/1/environ','rb').read())",
+        "False",
+    );
+}
+
+#[test]
+fn pid_namespace_fork_bomb_and_daemon_die_with_the_timeout() {
+    let a = Arena::with(&["--private-pid", "true"]);
+    let code = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(600)\n    os._exit(0)\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.01)";
+    let r = a.attack_with(json!({"code": code, "timeout_s": 2}));
+    assert_eq!(r["status"], "timeout", "{r:#}");
+    if is_root() {
+        let uid = a.s.session_uid(&a.attacker);
+        let worker = a.s.worker_pid(&a.attacker);
+        assert!(
+            eventually(Duration::from_secs(5), || processes_of_uid(uid)
+                == vec![worker]),
+            "survivors: {:?}",
+            processes_of_uid(uid)
+        );
+    }
+    a.prints("print('alive')", "alive");
+}

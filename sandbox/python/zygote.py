@@ -76,7 +76,9 @@ def main():
     modules = sys.argv[2].split(",") if len(sys.argv) > 2 else []
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctrl = socket.socket(fileno=CTRL_FD)
-    lib = ctypes.CDLL(lib_path)
+    # PyDLL: the call keeps the GIL, so a fork inside the sandbox (PID namespace) leaves the
+    # child with a consistent interpreter.
+    lib = ctypes.PyDLL(lib_path)
     loaded, missing = preload(modules)
     gc.collect()
     gc.freeze()

@@ -23,7 +23,10 @@ pub use policy::{LandlockPolicy, NamespacePolicy, NetworkPolicy, Policy, Report,
 /// the order the architecture fixes. Each step fails with an error naming the step; the caller
 /// must exit on error rather than run user code half-sandboxed.
 pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
-    let mut report = Report::default();
+    let mut report = Report {
+        pid: unsafe { libc::getpid() },
+        ..Report::default()
+    };
     fds::close_all_above(policy.keep_fds_below)?;
     report.layers.push("fd_hygiene".into());
     signals::reset_mask_and_setsid()?;
@@ -35,15 +38,21 @@ pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
     report.namespaces = match &policy.namespaces {
         None => "off".into(),
         Some(ns) => match namespaces::enter(ns) {
-            Ok(paths) => {
-                private_paths = paths;
-                report.layers.push("namespaces".into());
-                if ns.private_network {
-                    "net,ipc,mount"
-                } else {
-                    "ipc,mount"
+            Ok(entered) => {
+                private_paths = entered.private_paths;
+                if let Some(pid) = entered.host_pid {
+                    report.pid = pid;
                 }
-                .into()
+                report.layers.push("namespaces".into());
+                let mut kinds = vec![];
+                if ns.private_network {
+                    kinds.push("net");
+                }
+                if ns.private_pid {
+                    kinds.push("pid");
+                }
+                kinds.extend(["ipc", "mount"]);
+                kinds.join(",")
             }
             Err(e) => format!("unavailable: {}", e.detail),
         },
@@ -61,7 +70,14 @@ pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
         identity::switch_to(uid, policy.gid.unwrap_or(uid))?;
         report.layers.push("uid".into());
     }
-    signals::die_with_parent(policy.expected_parent)?;
+    // In a PID namespace our parent is the waiting outer process, invisible from here.
+    let in_pid_ns = policy.namespaces.as_ref().is_some_and(|n| n.private_pid)
+        && report.namespaces.contains("pid");
+    signals::die_with_parent(if in_pid_ns {
+        None
+    } else {
+        policy.expected_parent
+    })?;
     report.layers.push("pdeathsig".into());
     signals::no_new_privs()?;
     report.layers.push("no_new_privs".into());

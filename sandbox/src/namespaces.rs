@@ -67,13 +67,67 @@ fn bind_back(path: &str, fd: &std::fs::File) -> Result<(), SandboxError> {
     Ok(())
 }
 
+/// What entering the namespaces changed.
+pub struct Entered {
+    /// Paths that became private to the session (and so writable for it).
+    pub private_paths: Vec<String>,
+    /// The worker's pid in the host's namespace, when it moved into a PID namespace.
+    pub host_pid: Option<i32>,
+}
+
+/// After `unshare(CLONE_NEWPID)` the *next child* is PID 1 of the new namespace, so the
+/// worker forks once: the child goes on as the worker (PID 1: when it dies the kernel kills
+/// everything in its namespace), the parent stays behind as root, holding no descriptor, and
+/// only waits for it (it dies with the zygote, and the worker dies with it).
+fn become_pid_one() -> Result<(), SandboxError> {
+    // SAFETY: the worker is single-threaded here.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(SandboxError::os("namespaces"));
+    }
+    if child > 0 {
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+            let mut status = 0;
+            loop {
+                let r = libc::waitpid(child, &mut status, 0);
+                if r == child
+                    || (r < 0
+                        && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR))
+                {
+                    break;
+                }
+            }
+            let code = if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            };
+            libc::_exit(code);
+        }
+    }
+    Ok(())
+}
+
+/// This process's pid as the host sees it (read before `/proc` is replaced).
+pub fn host_pid() -> i32 {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| unsafe { libc::getpid() })
+}
+
 /// Unshares and sets up the namespaces; returns the paths that became private and writable.
 /// Paths in `p.keep_visible` that live under `/tmp` or `/dev/shm` (a workspace root in `/tmp`,
 /// say) are bound back into the private tmpfs at the same place.
-pub fn enter(p: &NamespacePolicy) -> Result<Vec<String>, SandboxError> {
+pub fn enter(p: &NamespacePolicy) -> Result<Entered, SandboxError> {
     let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWIPC;
     if p.private_network {
         flags |= libc::CLONE_NEWNET;
+    }
+    if p.private_pid {
+        flags |= libc::CLONE_NEWPID;
     }
     if unsafe { libc::unshare(flags) } != 0 {
         return Err(SandboxError::os("namespaces"));
@@ -102,5 +156,26 @@ pub fn enter(p: &NamespacePolicy) -> Result<Vec<String>, SandboxError> {
             private.push(dir.to_string());
         }
     }
-    Ok(private)
+    let mut host = None;
+    if p.private_pid {
+        become_pid_one()?;
+        host = Some(host_pid());
+        // A /proc of the new PID namespace: the session sees its own processes only.
+        let rc = unsafe {
+            libc::mount(
+                c("proc").as_ptr(),
+                c("/proc").as_ptr(),
+                c("proc").as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null(),
+            )
+        };
+        if rc != 0 {
+            return Err(SandboxError::os("namespaces"));
+        }
+    }
+    Ok(Entered {
+        private_paths: private,
+        host_pid: host,
+    })
 }

@@ -48,6 +48,10 @@ pub struct LandlockPolicy {
 pub struct NamespacePolicy {
     /// A network namespace of its own (nothing but a down loopback): only with network `deny`.
     pub private_network: bool,
+    /// A PID namespace of its own, the worker as its PID 1: sandboxed code sees only the
+    /// session's processes, and they all die with the worker.
+    #[serde(default)]
+    pub private_pid: bool,
     /// Size of the private `/tmp` and `/dev/shm` tmpfs, in MiB.
     pub tmp_size_mb: u64,
     /// Directories that must stay reachable at their paths (the workspace, the Python
@@ -87,4 +91,6 @@ pub struct Report {
     pub landlock: String,
     /// `net,ipc,mount` when entered, `off`, or why they could not be entered.
     pub namespaces: String,
+    /// The worker's pid as the server sees it (differs from `getpid()` in a PID namespace).
+    pub pid: i32,
 }
