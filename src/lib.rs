@@ -22,7 +22,7 @@ use config::Config;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Runs the service until SIGTERM/SIGINT, then closes every session.
+/// Runs the service until SIGTERM/SIGINT, then stops every session (keeping its files).
 pub async fn run(config: Config) -> std::io::Result<()> {
     let started = Instant::now();
     // Our /proc files become root-owned: sandboxed code can't read our environ even if it
@@ -65,8 +65,8 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal(exit))
         .await?;
-    tracing::info!("shutting down: closing sessions");
-    sessions.close_all().await;
+    tracing::info!("shutting down: stopping sessions (their files stay)");
+    sessions.stop_all().await;
     Ok(())
 }
 

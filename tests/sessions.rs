@@ -240,3 +240,33 @@ fn max_sessions_is_enforced() {
         "too_many_sessions"
     );
 }
+
+#[test]
+fn shutdown_stops_sessions_but_keeps_their_files() {
+    let mut s = Server::start();
+    let sid = s.create_session();
+    let ws = s.run_ok(
+        &sid,
+        "import os\nopen('artifacts/result.txt','w').write('keep me')\nprint(os.getcwd())",
+    );
+    let uid = if is_root() {
+        Some(s.session_uid(&sid))
+    } else {
+        None
+    };
+    unsafe { libc::kill(s.pid() as i32, libc::SIGTERM) };
+    assert!(
+        eventually(Duration::from_secs(10), || s.exited()),
+        "the server did not exit on SIGTERM"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{}/artifacts/result.txt", ws.trim())).unwrap(),
+        "keep me"
+    );
+    if let Some(uid) = uid {
+        assert!(
+            processes_of_uid(uid).is_empty(),
+            "sandboxed processes outlived the server"
+        );
+    }
+}

@@ -215,7 +215,10 @@ impl SessionManager {
     }
 
     /// Closes every session (shutdown).
-    pub async fn close_all(&self) {
+    /// Shutdown: stops every session's processes but keeps its files. A deploy or a SIGTERM
+    /// must never be what loses a file; the workspaces stay under the root (the durable export
+    /// drains them).
+    pub async fn stop_all(&self) {
         let all: Vec<Arc<Session>> = self
             .sessions
             .write()
@@ -224,7 +227,8 @@ impl SessionManager {
             .map(|(_, s)| s)
             .collect();
         for s in all {
-            self.close(s).await;
+            s.stop().await;
+            tracing::info!(session = %s.id, workspace = %s.workspace.display(), "session stopped; files kept");
         }
     }
 }

@@ -377,16 +377,19 @@ impl Session {
             .insert(path.to_string(), (key, hash));
     }
 
+    /// Kills every process of the session (and waits for a running execution to notice);
+    /// the workspace stays.
+    pub async fn stop(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.cancel.notify_one();
+        self.stopper().kill_all(self.worker_pid()).await;
+        *self.worker.lock().await = None;
+    }
+
     /// Kills every process of the session and deletes its workspace. Returns whether the uid
     /// is provably free again.
     pub async fn close(&self) -> bool {
-        self.closed.store(true, Ordering::SeqCst);
-        self.cancel.notify_one();
-        let stopper = self.stopper();
-        stopper.kill_all(self.worker_pid()).await;
-        // The run loop (if any) sees its worker die and returns; then the slot is ours.
-        let mut slot = self.worker.lock().await;
-        *slot = None;
+        self.stop().await;
         let ws = self.workspace.clone();
         let uid = self.uid;
         tokio::task::spawn_blocking(move || {
