@@ -29,8 +29,15 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     // ever shared our uid.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let config = Arc::new(config);
-    sessions::workspace::init_root(&config.workspace_root)?;
-    std::fs::create_dir_all(&config.mpl_cache_dir)?;
+    let dirs = config.clone();
+    tokio::task::spawn_blocking(move || {
+        sessions::workspace::init_root(&dirs.workspace_root)?;
+        std::fs::create_dir_all(&dirs.mpl_cache_dir)?;
+        kill_leftovers(&dirs);
+        Ok::<_, std::io::Error>(())
+    })
+    .await
+    .map_err(std::io::Error::other)??;
     let caps = capabilities::probe(&config).await;
     let sandbox = capabilities::assess(&config, caps).map_err(|e| {
         tracing::error!(error = %e, "refusing to start");
@@ -48,7 +55,6 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         .unwrap_or_else(|| format!("{:08x}", rand::random::<u32>()))
         .into();
     tracing::info!(addr = %addr, instance_id = %instance_id, "listening");
-    kill_leftovers(&config);
     let zygote = zygote::Zygote::start(config.clone());
     let sessions = sessions::SessionManager::new(config.clone(), zygote.clone());
     let compat = compat::Compat::start(config.clone(), sessions.clone(), zygote.clone());

@@ -70,11 +70,40 @@ pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote, workspace
     }
 }
 
-/// Namespaces where the probe found them and we can mount (root, before the uid switch).
+/// Namespaces are used where the probe found them and we can mount (root, before the uid
+/// switch).
+fn namespaces_usable(config: &Config, uid_isolation: bool) -> bool {
+    config.namespaces
+        && uid_isolation
+        && crate::capabilities::host().is_some_and(|c| c.mount_namespace)
+}
+
+/// Landlock is attempted whenever enabled; it counts as a layer where the kernel has it.
+fn landlock_usable(config: &Config) -> bool {
+    config.landlock && crate::capabilities::host().is_some_and(|c| c.landlock_abi > 0)
+}
+
+/// The layers a session's worker enters on this host, in the order it enters them (what
+/// `/v1/info` shows; each session reports what it actually got).
+pub fn planned_layers(config: &Config, uid_isolation: bool) -> Vec<&'static str> {
+    let mut layers = vec!["fd_hygiene", "setsid", "rlimits"];
+    if namespaces_usable(config, uid_isolation) {
+        layers.push("namespaces");
+    }
+    if uid_isolation {
+        layers.push("uid");
+    }
+    layers.extend(["pdeathsig", "no_new_privs"]);
+    if landlock_usable(config) {
+        layers.push("landlock");
+    }
+    layers.push("seccomp");
+    layers
+}
+
 fn namespaces(config: &Config, uid: Option<u32>, workspace: &Path) -> Option<NamespacePolicy> {
     let caps = crate::capabilities::host()?;
-    let usable = config.namespaces && uid.is_some() && caps.mount_namespace;
-    usable.then(|| NamespacePolicy {
+    namespaces_usable(config, uid.is_some()).then(|| NamespacePolicy {
         private_network: config.private_network
             && NetworkPolicy::from(config.network) == NetworkPolicy::Deny,
         private_pid: config.private_pid && caps.pid_namespace,

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{eventually, is_root, processes_of_uid, Server};
+use common::{eventually, is_root, processes_of_uid, strs, Server};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -168,12 +168,7 @@ fn plt_show_saves_figures_as_artifacts() {
     let s = Server::start();
     let sid = s.create_session();
     let r = s.exec(&sid, "import matplotlib.pyplot as plt\nplt.plot([1,2,3])\nplt.show()\nplt.figure(); plt.bar(['가','나'],[1,2]); plt.show()");
-    let arts: Vec<&str> = r["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let arts: Vec<&str> = strs(&r["artifacts"]);
     assert_eq!(arts.len(), 2, "{r:#}");
     assert!(arts
         .iter()

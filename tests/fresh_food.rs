@@ -4,8 +4,7 @@
 mod common;
 
 use common::data::{self, Synthetic};
-use common::Server;
-use serde_json::Value;
+use common::{strs, Server};
 
 const TOTAL_CODE: &str =
     "import pandas as pd\ndf = pd.read_csv('data/sales.csv')\nprint(int(df['금액'].sum()))";
@@ -33,12 +32,7 @@ fn analyse(server: &Server, csv: Vec<u8>, expected_total: i64, categories: usize
     let r = server.exec(&sid, CHART_CODE);
     assert_eq!(r["status"], "ok", "{r:#}");
     assert_eq!(r["stdout"].as_str().unwrap().trim(), categories.to_string());
-    let arts: Vec<&str> = r["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let arts: Vec<&str> = strs(&r["artifacts"]);
     let png = arts
         .iter()
         .find(|p| p.ends_with(".png"))

@@ -35,6 +35,7 @@ pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
     rlimits::apply(&policy.rlimits, &mut report)?;
     report.layers.push("rlimits".into());
     let mut private_paths = vec![];
+    let mut in_pid_ns = false;
     report.namespaces = match &policy.namespaces {
         None => "off".into(),
         Some(ns) => match namespaces::enter(ns) {
@@ -42,6 +43,7 @@ pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
                 private_paths = entered.private_paths;
                 if let Some(pid) = entered.host_pid {
                     report.pid = pid;
+                    in_pid_ns = true;
                 }
                 report.layers.push("namespaces".into());
                 let mut kinds = vec![];
@@ -71,8 +73,6 @@ pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
         report.layers.push("uid".into());
     }
     // In a PID namespace our parent is the waiting outer process, invisible from here.
-    let in_pid_ns = policy.namespaces.as_ref().is_some_and(|n| n.private_pid)
-        && report.namespaces.contains("pid");
     signals::die_with_parent(if in_pid_ns {
         None
     } else {

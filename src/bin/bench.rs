@@ -37,8 +37,9 @@ fn workdir(tag: &str) -> PathBuf {
     d
 }
 
-fn spawn(port: u16, root: &Path, uid_base: u32) -> Child {
+fn spawn(port: u16, root: &Path, uid_base: u32, extra: &[&str]) -> Child {
     Command::new(exe_dir().join("dynamic-executor"))
+        .args(extra)
         .args([
             "--bind",
             &format!("127.0.0.1:{port}"),
@@ -65,10 +66,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start() -> Server {
-    let root = workdir("main");
+/// A server on its own port, workspace root and uid range, returned once the zygote is warm.
+fn start(tag: &str, uid_base: u32, extra: &[&str]) -> Server {
+    let root = workdir(tag);
     let port = free_port();
-    let mut child = spawn(port, &root, 61000);
+    let mut child = spawn(port, &root, uid_base, extra);
     let base = format!("http://127.0.0.1:{port}");
     let client = Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -196,7 +198,7 @@ fn start_to_healthy(runs: usize) -> Vec<f64> {
         let root = workdir(&format!("start{i}"));
         let port = free_port();
         let t0 = Instant::now();
-        let mut child = spawn(port, &root, 62000);
+        let mut child = spawn(port, &root, 62000, &[]);
         let deadline = t0 + Duration::from_secs(10);
         while Instant::now() < deadline {
             if client
@@ -233,7 +235,7 @@ fn main() {
         "≤ 50 ms",
     );
 
-    let server = start();
+    let server = start("main", 61000, &[]);
     let base = server.base.clone();
     let client = Client::new();
     std::thread::sleep(Duration::from_millis(500));
@@ -257,46 +259,15 @@ fn main() {
     );
 
     let mut cold = vec![];
-    let cold_server_root = workdir("cold");
-    let cold_port = free_port();
-    let mut cold_child = Command::new(exe_dir().join("dynamic-executor"))
-        .args([
-            "--bind",
-            &format!("127.0.0.1:{cold_port}"),
-            "--warm-workers",
-            "0",
-            "--uid-base",
-            "63000",
-            "--uid-count",
-            "200",
-        ])
-        .arg("--workspace-root")
-        .arg(cold_server_root.join("ws"))
-        .env("EXECUTOR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let cold_base = format!("http://127.0.0.1:{cold_port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline
-        && !client
-            .get(format!("{cold_base}/health"))
-            .send()
-            .and_then(|r| r.json::<Value>())
-            .map(|v| v["zygote"] == "warm")
-            .unwrap_or(false)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let cold_server = start("cold", 63000, &["--warm-workers", "0"]);
+    let cold_base = cold_server.base.clone();
     for _ in 0..n(20) {
         let t0 = Instant::now();
         let sid = create(&client, &cold_base);
         cold.push(ms(t0.elapsed()));
         delete(&client, &cold_base, &sid);
     }
-    unsafe { libc::kill(cold_child.id() as i32, libc::SIGTERM) };
-    let _ = cold_child.wait();
+    drop(cold_server);
     row(
         "session create → ready (no warm pool: fork + sandbox)",
         &mut cold,

@@ -175,15 +175,7 @@ impl Compat {
                 json!({"type": "BashError", "message": format!("Command failed with return code {rc}"), "return_code": rc})
             }
             (Outcome::Timeout, Language::Python) => {
-                let mut e = r
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| crate::executions::ErrorInfo {
-                        kind: String::new(),
-                        message: String::new(),
-                        line: None,
-                        traceback: String::new(),
-                    });
+                let mut e = r.error.clone().unwrap_or_default();
                 e.kind = "TimeoutError".into();
                 e.message = format!(
                     "Execution timed out after {} seconds",
@@ -327,10 +319,7 @@ fn python_number(x: f64) -> String {
 
 /// The first 200 characters of the code, `...` when longer.
 fn code_preview(code: &str) -> String {
-    match code.char_indices().nth(200) {
-        Some((i, _)) => format!("{}...", &code[..i]),
-        None => code.to_string(),
-    }
+    truncate::cap(code, 200)
 }
 
 #[cfg(test)]

@@ -35,10 +35,14 @@ pub fn output(text: &str) -> String {
 
 /// Error `message` and `traceback`: at most 8192 characters, then `...`.
 pub fn field(text: &str) -> String {
-    if text.chars().count() > LIMIT {
-        format!("{}...", char_prefix(text, LIMIT))
-    } else {
-        text.to_string()
+    cap(text, LIMIT)
+}
+
+/// At most `n` characters, then `...` when anything was cut (the reference's `s[:n] + "..."`).
+pub fn cap(text: &str, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text.to_string(),
     }
 }
 

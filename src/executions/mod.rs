@@ -31,7 +31,7 @@ pub enum Outcome {
     WorkerLost,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ErrorInfo {
     #[serde(rename = "type")]
     pub kind: String,

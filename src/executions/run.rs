@@ -39,29 +39,33 @@ impl Stopper {
                     tracing::warn!(uid, error = %e, "uid sweep failed");
                 }
             }
-            None => {
-                for pid in crate::os::procs::tree(worker_pid) {
-                    if pid != worker_pid {
-                        unsafe { libc::kill(pid, libc::SIGKILL) };
-                    }
-                }
-            }
+            None => sweep::kill_tree(worker_pid, Some(worker_pid)),
         })
         .await;
     }
 
     /// Kills every process of the session, the worker included.
     pub async fn kill_all(&self, worker_pid: i32) {
-        let uid = self.uid;
-        let _ = tokio::task::spawn_blocking(move || match uid {
+        let me = *self;
+        let _ = tokio::task::spawn_blocking(move || me.kill_all_now(worker_pid)).await;
+    }
+
+    /// [`Stopper::kill_all`] on the calling (blocking) thread; true when provably nothing of
+    /// the session is left (always true without uid isolation, where it cannot be proven).
+    pub fn kill_all_now(&self, worker_pid: i32) -> bool {
+        match self.uid {
             Some(uid) => {
-                if !matches!(sweep::kill_uid(uid), Ok(true)) {
+                let gone = matches!(sweep::kill_uid(uid), Ok(true));
+                if !gone {
                     tracing::error!(uid, "processes of a session survived the uid sweep");
                 }
+                gone
             }
-            None => sweep::kill_tree(worker_pid, None),
-        })
-        .await;
+            None => {
+                sweep::kill_tree(worker_pid, None);
+                true
+            }
+        }
     }
 }
 

@@ -22,18 +22,7 @@ async fn info(State(s): State<AppState>) -> Json<Value> {
     };
     let uid_isolation = s.sessions.uid_isolation();
     let caps = &s.sandbox.capabilities;
-    let mut layers = vec!["fd_hygiene", "setsid", "rlimits"];
-    if uid_isolation {
-        layers.push("uid");
-    }
-    layers.extend(["pdeathsig", "no_new_privs"]);
-    if c.namespaces && uid_isolation && caps.mount_namespace && caps.net_namespace {
-        layers.push("namespaces");
-    }
-    if c.landlock && caps.landlock_abi > 0 {
-        layers.push("landlock");
-    }
-    layers.push("seccomp");
+    let layers = crate::sandbox_policy::planned_layers(c, uid_isolation);
     Json(json!({
         "name": "dynamic-executor",
         "version": env!("CARGO_PKG_VERSION"),

@@ -378,27 +378,27 @@ impl Session {
     }
 
     /// Kills every process of the session (and waits for a running execution to notice);
-    /// the workspace stays.
-    pub async fn stop(&self) {
+    /// the workspace stays. Returns whether the uid is provably free again.
+    pub async fn stop(&self) -> bool {
         self.closed.store(true, Ordering::SeqCst);
         self.cancel.notify_one();
-        self.stopper().kill_all(self.worker_pid()).await;
+        let (stopper, pid) = (self.stopper(), self.worker_pid());
+        let free = tokio::task::spawn_blocking(move || stopper.kill_all_now(pid))
+            .await
+            .unwrap_or(false);
+        // The run loop (if any) sees its worker die and returns; then the slot is ours.
         *self.worker.lock().await = None;
+        free
     }
 
-    /// Kills every process of the session and deletes its workspace. Returns whether the uid
-    /// is provably free again.
+    /// [`Session::stop`], then deletes the workspace.
     pub async fn close(&self) -> bool {
-        self.stop().await;
+        let free = self.stop().await;
         let ws = self.workspace.clone();
-        let uid = self.uid;
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = super::workspace::remove(&ws) {
-                tracing::error!(workspace = %ws.display(), error = %e, "could not remove a workspace");
-            }
-            uid.is_none_or(|u| crate::os::procs::of_uid(u).is_empty())
-        })
-        .await
-        .unwrap_or(false)
+        let removed = tokio::task::spawn_blocking(move || super::workspace::remove(&ws)).await;
+        if let Ok(Err(e)) = removed {
+            tracing::error!(workspace = %self.workspace.display(), error = %e, "could not remove a workspace");
+        }
+        free
     }
 }

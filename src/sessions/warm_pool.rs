@@ -98,13 +98,7 @@ impl WarmPool {
     fn discard(&self, p: Prepared) {
         let uids = self.uids.clone();
         tokio::task::spawn_blocking(move || {
-            let free = match p.uid {
-                Some(uid) => matches!(crate::os::sweep::kill_uid(uid), Ok(true)),
-                None => {
-                    crate::os::sweep::kill_tree(p.worker.pid, None);
-                    true
-                }
-            };
+            let free = crate::executions::Stopper { uid: p.uid }.kill_all_now(p.worker.pid);
             let _ = workspace::remove(&p.workspace);
             if let (Some(pool), Some(uid), true) = (uids.as_ref(), p.uid, free) {
                 pool.release(uid);
