@@ -17,6 +17,7 @@ pub fn host() -> Option<&'static Capabilities> {
 #[derive(Debug, Clone, Serialize)]
 pub struct SandboxReport {
     pub capabilities: Capabilities,
+    pub cgroup: crate::cgroups::CgroupReport,
     pub required: Vec<String>,
     pub warnings: Vec<String>,
 }
@@ -45,8 +46,19 @@ pub async fn probe(config: &Config) -> Capabilities {
 }
 
 /// Checks the requirement and collects warnings for every missing layer that matters.
-pub fn assess(config: &Config, caps: Capabilities) -> Result<SandboxReport, String> {
-    let available = caps.layers();
+pub fn assess(
+    config: &Config,
+    caps: Capabilities,
+    cgroup: crate::cgroups::CgroupReport,
+) -> Result<SandboxReport, String> {
+    let mut available = caps.layers();
+    // The probe sees only a v2 tree with controllers; start-up's set-up also finds v1
+    // controllers on hybrid hosts, and is what sessions actually get.
+    for (name, ok) in available.iter_mut() {
+        if *name == "cgroup" {
+            *ok = cgroup.enabled;
+        }
+    }
     let known: Vec<&str> = available.iter().map(|(n, _)| *n).collect();
     let mut missing = vec![];
     for req in &config.sandbox_require {
@@ -80,9 +92,16 @@ pub fn assess(config: &Config, caps: Capabilities) -> Result<SandboxReport, Stri
     if caps.landlock_abi == 0 || !config.landlock {
         warnings.push("no Landlock: filesystem isolation relies on uids and permissions; /tmp and /dev/shm are shared".to_string());
     }
+    if !cgroup.enabled {
+        warnings.push(format!(
+            "no per-session cgroup: memory and processes are limited per process and per uid, not per session ({})",
+            cgroup.problems.join("; ")
+        ));
+    }
     let _ = HOST.set(caps.clone());
     Ok(SandboxReport {
         capabilities: caps,
+        cgroup,
         required: config.sandbox_require.clone(),
         warnings,
     })

@@ -179,6 +179,21 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_TMP_SIZE_MB", default_value_t = 256)]
     pub tmp_size_mb: u64,
 
+    /// A cgroup per session where the host lets us create one (v2, or v1 controllers on a
+    /// hybrid host): an aggregate memory and process limit and `cgroup.kill`.
+    #[arg(long, env = "EXECUTOR_CGROUPS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cgroups: bool,
+
+    /// Resident memory of all of a session's processes together, page cache and its private
+    /// /tmp included (the cgroup's memory.max); overrunning it OOM-kills the largest process.
+    #[arg(long, env = "EXECUTOR_SESSION_MEMORY_MB", default_value_t = 3072)]
+    pub session_memory_mb: u64,
+
+    /// Processes + threads of a session together (the cgroup's pids.max), counted by the
+    /// kernel whatever their uid.
+    #[arg(long, env = "EXECUTOR_SESSION_PIDS_MAX", default_value_t = 128)]
+    pub session_pids_max: u64,
+
     /// Extra paths sandboxed code may read under Landlock (comma-separated).
     #[arg(long, env = "EXECUTOR_LANDLOCK_READ", value_delimiter = ',')]
     pub landlock_read: Vec<String>,

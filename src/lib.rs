@@ -5,6 +5,7 @@
 
 pub mod artifacts;
 pub mod capabilities;
+pub mod cgroups;
 pub mod compat;
 pub mod config;
 pub mod error;
@@ -39,7 +40,13 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     .await
     .map_err(std::io::Error::other)??;
     let caps = capabilities::probe(&config).await;
-    let sandbox = capabilities::assess(&config, caps).map_err(|e| {
+    let cg_config = config.clone();
+    let cgroup = tokio::task::spawn_blocking(move || {
+        cgroups::setup(&cg_config, unsafe { libc::geteuid() } == 0)
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    let sandbox = capabilities::assess(&config, caps, cgroup).map_err(|e| {
         tracing::error!(error = %e, "refusing to start");
         std::io::Error::other(e)
     })?;
@@ -73,6 +80,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         .await?;
     tracing::info!("shutting down: stopping sessions (their files stay)");
     sessions.stop_all().await;
+    let _ = tokio::task::spawn_blocking(cgroups::remove_bases).await;
     Ok(())
 }
 

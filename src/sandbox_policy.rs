@@ -67,6 +67,10 @@ pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote, workspace
         expected_parent: zygote_pid,
         landlock: config.landlock.then(|| landlock(config, workspace)),
         namespaces: namespaces(config, uid, workspace),
+        cgroup_procs: uid
+            .and_then(crate::cgroups::session)
+            .map(|c| c.procs_files())
+            .unwrap_or_default(),
     }
 }
 
@@ -86,7 +90,11 @@ fn landlock_usable(config: &Config) -> bool {
 /// The layers a session's worker enters on this host, in the order it enters them (what
 /// `/v1/info` shows; each session reports what it actually got).
 pub fn planned_layers(config: &Config, uid_isolation: bool) -> Vec<&'static str> {
-    let mut layers = vec!["fd_hygiene", "setsid", "rlimits"];
+    let mut layers = vec![];
+    if uid_isolation && crate::cgroups::in_use() {
+        layers.push("cgroup");
+    }
+    layers.extend(["fd_hygiene", "setsid", "rlimits"]);
     if namespaces_usable(config, uid_isolation) {
         layers.push("namespaces");
     }

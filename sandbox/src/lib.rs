@@ -4,6 +4,7 @@
 //! loads this crate as a cdylib and calls [`ffi::dynexec_sandbox_enter`], so every security
 //! decision and the order of the layers live here, in tested Rust. [`enter`] is that order.
 
+pub mod cgroup;
 pub mod error;
 pub mod fds;
 pub mod ffi;
@@ -27,6 +28,10 @@ pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
         pid: unsafe { libc::getpid() },
         ..Report::default()
     };
+    if !policy.cgroup_procs.is_empty() {
+        cgroup::join(&policy.cgroup_procs)?;
+        report.layers.push("cgroup".into());
+    }
     fds::close_all_above(policy.keep_fds_below)?;
     report.layers.push("fd_hygiene".into());
     signals::reset_mask_and_setsid()?;

@@ -78,6 +78,10 @@ pub struct Policy {
     /// Namespaces; `None` skips the layer.
     #[serde(default)]
     pub namespaces: Option<NamespacePolicy>,
+    /// `cgroup.procs` files of the session's cgroups (one per hierarchy), joined first; empty
+    /// skips the layer.
+    #[serde(default)]
+    pub cgroup_procs: Vec<String>,
 }
 
 /// What was actually applied, reported to the server and shown to clients.

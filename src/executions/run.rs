@@ -17,6 +17,9 @@ pub struct RunLimits {
     pub output_cap: usize,
     /// The workspace and its quota in bytes, checked while the code runs.
     pub disk_quota: Option<(std::path::PathBuf, u64)>,
+    /// The session's cgroup, whose OOM-kill counter tells a kernel kill for memory apart from
+    /// any other death.
+    pub cgroup: Option<crate::cgroups::SessionCgroup>,
 }
 
 /// How often a running execution's workspace is measured against its quota.
@@ -55,7 +58,13 @@ impl Stopper {
     pub fn kill_all_now(&self, worker_pid: i32) -> bool {
         match self.uid {
             Some(uid) => {
-                let gone = matches!(sweep::kill_uid(uid), Ok(true));
+                let cgroup = crate::cgroups::session(uid);
+                let emptied = cgroup.as_ref().is_none_or(|cg| cg.kill());
+                // Also by uid: it proves no process of the uid is left anywhere.
+                let gone = matches!(sweep::kill_uid(uid), Ok(true)) && emptied;
+                if let (Some(cg), true) = (&cgroup, gone) {
+                    cg.remove();
+                }
                 if !gone {
                     tracing::error!(uid, "processes of a session survived the uid sweep");
                 }
@@ -131,6 +140,7 @@ pub async fn run(
         state_preserved: false,
         stray_processes: false,
     };
+    let ooms_before = oom_kills(limits).await;
     if worker.chan.send(msg).await.is_err() {
         worker.chan.lost = true;
         raw.error = Some(lost_error());
@@ -202,7 +212,11 @@ pub async fn run(
     if raw.stdout.overflowed() || raw.stderr.overflowed() {
         reason = Some(Outcome::OutputLimit);
     }
+    let oom_killed = oom_kills(limits).await > ooms_before;
     interpret(&mut raw, result, reason, limits);
+    if oom_killed {
+        blame_memory_limit(&mut raw, limits);
+    }
     raw.events.push(ExecEvent::Result { status: raw.status });
     raw
 }
@@ -214,6 +228,50 @@ pub async fn over_quota(limits: &RunLimits) -> bool {
     tokio::task::spawn_blocking(move || crate::sessions::workspace::disk_usage(&ws) > quota)
         .await
         .unwrap_or(false)
+}
+
+/// The session's OOM-kill count so far (0 without a memory cgroup, or once it is removed).
+async fn oom_kills(limits: &RunLimits) -> u64 {
+    let Some(file) = limits.cgroup.as_ref().and_then(|c| c.oom_events_file()) else {
+        return 0;
+    };
+    tokio::fs::read_to_string(file)
+        .await
+        .map(|t| crate::cgroups::oom_kills(&t))
+        .unwrap_or(0)
+}
+
+/// The kernel killed a process of the session for memory while this execution ran: whatever
+/// else the code saw (a lost worker, a subprocess dying of SIGKILL), that is the outcome.
+fn blame_memory_limit(raw: &mut RawRun, limits: &RunLimits) {
+    // A timeout, cancel or quota stop explains itself; a kernel kill explains an error.
+    if !matches!(
+        raw.status,
+        Outcome::Error | Outcome::WorkerLost | Outcome::Oom
+    ) {
+        return;
+    }
+    let mib = limits
+        .cgroup
+        .as_ref()
+        .and_then(|c| c.memory_max())
+        .unwrap_or(0)
+        >> 20;
+    let what = if raw.state_preserved {
+        "the kernel killed a process of the session; the worker and its variables are intact"
+    } else {
+        "the kernel killed the worker; its variables are gone (files are kept)"
+    };
+    let line = raw.error.as_ref().and_then(|e| e.line);
+    raw.status = Outcome::Oom;
+    raw.error = Some(ErrorInfo {
+        kind: "MemoryError".into(),
+        message: format!(
+            "the session's processes together used more than its {mib} MiB memory limit: {what}"
+        ),
+        line,
+        traceback: raw.error.take().map(|e| e.traceback).unwrap_or_default(),
+    });
 }
 
 fn take_chunk(

@@ -47,6 +47,7 @@ async fn info(State(s): State<AppState>) -> Json<Value> {
             "degraded": !s.sandbox.warnings.is_empty(),
             "warnings": s.sandbox.warnings,
             "required": s.sandbox.required,
+            "cgroup": s.sandbox.cgroup,
             "capabilities": caps,
         },
         "limits": {

@@ -219,6 +219,7 @@ impl SessionManager {
     /// must never be what loses a file; the workspaces stay under the root (the durable export
     /// drains them).
     pub async fn stop_all(&self) {
+        self.pool.close().await;
         let all: Vec<Arc<Session>> = self
             .sessions
             .write()

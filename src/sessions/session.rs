@@ -155,6 +155,10 @@ impl Session {
             {
                 warnings.push("no private namespaces: /tmp and /dev/shm are the host's (Landlock, when enforced, keeps them out of reach)");
             }
+            let layers = o.get("layers").and_then(Value::as_array);
+            if !layers.is_some_and(|l| l.iter().any(|x| x == "cgroup")) {
+                warnings.push("no cgroup: memory and processes are limited per process and per uid, not for the session as a whole");
+            }
             o.insert("degraded".into(), json!(!warnings.is_empty()));
             o.insert("warnings".into(), json!(warnings));
         }
@@ -248,6 +252,7 @@ impl Session {
             output_cap: config.output_cap_bytes,
             disk_quota: (config.disk_quota_mb > 0)
                 .then(|| (self.workspace.clone(), config.disk_quota_mb << 20)),
+            cgroup: self.uid.and_then(crate::cgroups::session),
         };
         // Only a session that went over its quota is measured up front (until it is back under).
         let refuse =

@@ -19,6 +19,8 @@ pub struct Prepared {
 
 pub struct WarmPool {
     ready: Mutex<Vec<Prepared>>,
+    /// Set at shutdown: nothing more is prepared.
+    closed: std::sync::atomic::AtomicBool,
     refill: Notify,
     uids: Arc<Option<UidPool>>,
 }
@@ -27,6 +29,7 @@ impl WarmPool {
     pub fn new(uids: Arc<Option<UidPool>>) -> Arc<WarmPool> {
         Arc::new(WarmPool {
             ready: Mutex::new(Vec::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
             refill: Notify::new(),
             uids,
         })
@@ -72,8 +75,14 @@ impl WarmPool {
             for p in old {
                 self.discard(p);
             }
+            if self.closed.load(Ordering::SeqCst) {
+                return;
+            }
             if self.len() < config.warm_workers && zygote.is_warm() {
                 match prepare(&config, &zygote, &uids, None).await {
+                    Ok(p) if self.closed.load(Ordering::SeqCst) => {
+                        self.discard(p);
+                    }
                     Ok(p) => self.ready.lock().unwrap().push(p),
                     Err(e) => {
                         tracing::warn!(error = %e, "could not prepare a warm worker");
@@ -93,9 +102,20 @@ impl WarmPool {
 }
 
 impl WarmPool {
+    /// At shutdown: no more workers are prepared, and the waiting ones go with their (empty)
+    /// workspaces and cgroups.
+    pub async fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let waiting: Vec<Prepared> = self.ready.lock().unwrap().drain(..).collect();
+        let handles: Vec<_> = waiting.into_iter().map(|p| self.discard(p)).collect();
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+
     /// A worker from a dead zygote generation: kill what is left, delete its workspace, and
     /// free its uid once nothing of it runs.
-    fn discard(&self, p: Prepared) {
+    fn discard(&self, p: Prepared) -> tokio::task::JoinHandle<()> {
         let uids = self.uids.clone();
         tokio::task::spawn_blocking(move || {
             let free = crate::executions::Stopper { uid: p.uid }.kill_all_now(p.worker.pid);
@@ -103,7 +123,7 @@ impl WarmPool {
             if let (Some(pool), Some(uid), true) = (uids.as_ref(), p.uid, free) {
                 pool.release(uid);
             }
-        });
+        })
     }
 }
 
@@ -160,6 +180,12 @@ pub async fn spawn_into(
     uid: Option<u32>,
     ws: &std::path::Path,
 ) -> Result<Worker, String> {
+    if let Some(cg) = uid.and_then(crate::cgroups::session) {
+        tokio::task::spawn_blocking(move || cg.create())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("creating the session's cgroup: {e}"))?;
+    }
     let policy = crate::sandbox_policy::for_session(config, uid, zygote, ws);
     let env = crate::zygote::worker_environment(config);
     zygote.spawn_worker(&policy, ws, &env).await

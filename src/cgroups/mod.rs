@@ -1,0 +1,261 @@
+//! Per-session cgroups, where the host lets us create them: the only *aggregate* limits (all
+//! of a session's processes together, page cache and its private /tmp included) and a kill
+//! that no fork can race (`cgroup.kill`).
+//!
+//! Each controller is placed where this host has it: in the v2 hierarchy when delegated to us,
+//! else in a writable v1 hierarchy (hybrid hosts such as Amazon Linux 2 keep memory and pids in
+//! v1). `cgroup.kill` exists only in v2; without it the uid sweep (which always runs) kills.
+//! On Fargate and in unprivileged Docker cgroupfs is read-only: nothing here applies, and
+//! `/v1/info` says so. Groups are named after the session's uid (`uid-<n>` under
+//! `dynamic-executor/`), so servers with disjoint uid ranges can share a host.
+
+pub mod discover;
+mod session;
+
+use crate::config::Config;
+use discover::Version;
+use serde::Serialize;
+pub use session::{oom_kills, SessionCgroup};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The directory under our own group that holds the per-session groups.
+const BASE: &str = "dynamic-executor";
+/// Where our own processes move on a v2 host that forbids processes beside enabled
+/// controllers ("no internal processes").
+const SERVER_LEAF: &str = "dynamic-executor.server";
+
+/// Where one controller's per-session groups are created.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub version: Version,
+    pub base: PathBuf,
+}
+
+/// What start-up found usable.
+#[derive(Debug, Default)]
+pub struct Tree {
+    /// The v2 base (membership, `cgroup.kill`), when v2 is writable.
+    pub unified: Option<PathBuf>,
+    pub memory: Option<Placement>,
+    pub pids: Option<Placement>,
+    pub memory_max: u64,
+    pub pids_max: u64,
+}
+
+/// What `/v1/info` shows about the cgroup layer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CgroupReport {
+    /// Memory and process limits are both enforced per session.
+    pub enabled: bool,
+    /// The v2 base whose `cgroup.kill` stops a session, if any.
+    pub kill: Option<String>,
+    pub memory: Option<String>,
+    pub pids: Option<String>,
+    pub memory_max_mb: u64,
+    pub pids_max: u64,
+    pub problems: Vec<String>,
+}
+
+static TREE: OnceLock<Tree> = OnceLock::new();
+
+/// Whether workers are put in per-session groups (even if only for `cgroup.kill`).
+pub fn in_use() -> bool {
+    TREE.get().is_some()
+}
+
+/// The groups of the session running as `uid`, when the layer is in use.
+pub fn session(uid: u32) -> Option<SessionCgroup> {
+    TREE.get().map(|t| SessionCgroup::new(t, uid))
+}
+
+/// Finds and prepares the hierarchies (blocking; at start, before the zygote exists, so only
+/// the server itself may need moving), removes groups a previous run left for our uids, and
+/// remembers the result for [`session`].
+pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
+    let mut report = CgroupReport {
+        memory_max_mb: config.session_memory_mb,
+        pids_max: config.session_pids_max,
+        ..CgroupReport::default()
+    };
+    if !config.cgroups {
+        report.problems.push("off (EXECUTOR_CGROUPS=false)".into());
+        return report;
+    }
+    if !uid_isolation {
+        report.problems.push(
+            "not used without per-session uids (the server is not root): sessions are not in cgroups".into(),
+        );
+        return report;
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mounts = discover::mounts(&mountinfo);
+    let mut tree = Tree {
+        memory_max: config.session_memory_mb << 20,
+        pids_max: config.session_pids_max,
+        ..Tree::default()
+    };
+    match discover::own_dir(&mounts, &own, None) {
+        Some(dir) => match v2_base(&dir, &mut report.problems) {
+            Ok((base, controllers)) => {
+                for c in controllers {
+                    let p = Some(Placement {
+                        version: Version::V2,
+                        base: base.clone(),
+                    });
+                    match c {
+                        "memory" => tree.memory = p,
+                        _ => tree.pids = p,
+                    }
+                }
+                tree.unified = Some(base);
+            }
+            Err(e) => report.problems.push(format!(
+                "cgroup v2 at {}: {e}; sessions are killed by uid sweep only",
+                dir.display()
+            )),
+        },
+        None => report
+            .problems
+            .push("no cgroup v2 hierarchy: sessions are killed by uid sweep only".into()),
+    }
+    for name in ["memory", "pids"] {
+        let slot = match name {
+            "memory" => &mut tree.memory,
+            _ => &mut tree.pids,
+        };
+        if slot.is_some() {
+            continue;
+        }
+        let Some(dir) = discover::own_dir(&mounts, &own, Some(name)) else {
+            report.problems.push(format!(
+                "no {name} controller we can use (not delegated in v2, no v1 hierarchy)"
+            ));
+            continue;
+        };
+        match create_base(&dir) {
+            Ok(base) => {
+                *slot = Some(Placement {
+                    version: Version::V1,
+                    base,
+                })
+            }
+            Err(e) => report
+                .problems
+                .push(format!("{name} (v1) at {}: {e}", dir.display())),
+        }
+    }
+    let describe = |p: &Option<Placement>| {
+        p.as_ref()
+            .map(|p| format!("{:?} {}", p.version, p.base.display()).to_lowercase())
+    };
+    report.kill = tree.unified.as_ref().map(|p| p.display().to_string());
+    report.memory = describe(&tree.memory);
+    report.pids = describe(&tree.pids);
+    report.enabled = tree.memory.is_some() && tree.pids.is_some();
+    if tree.unified.is_none() && tree.memory.is_none() && tree.pids.is_none() {
+        return report;
+    }
+    let range = config.uid_base..config.uid_base.saturating_add(config.uid_count);
+    for uid in range {
+        let cg = SessionCgroup::new(&tree, uid);
+        if cg.exists() {
+            tracing::warn!(uid, "removing a session cgroup left by a previous run");
+            cg.kill();
+            cg.remove();
+        }
+    }
+    let _ = TREE.set(tree);
+    report
+}
+
+/// At shutdown: every session's group is gone already; the shared bases go too unless another
+/// server still uses them.
+pub fn remove_bases() {
+    let Some(t) = TREE.get() else { return };
+    let bases = [
+        t.unified.clone(),
+        t.memory.as_ref().map(|p| p.base.clone()),
+        t.pids.as_ref().map(|p| p.base.clone()),
+    ];
+    for base in bases.into_iter().flatten() {
+        let _ = std::fs::remove_dir(base);
+    }
+}
+
+/// The v2 base under our group, with the controllers (of memory, pids) enabled for it.
+fn v2_base(
+    own: &Path,
+    problems: &mut Vec<String>,
+) -> std::io::Result<(PathBuf, Vec<&'static str>)> {
+    let available = std::fs::read_to_string(own.join("cgroup.controllers")).unwrap_or_default();
+    let mut wanted: Vec<&'static str> = ["memory", "pids"]
+        .into_iter()
+        .filter(|c| available.split_whitespace().any(|a| a == *c))
+        .collect();
+    if !wanted.is_empty() {
+        if let Err(e) = enable(own, &wanted) {
+            problems.push(format!(
+                "cgroup v2: could not enable {} below {}: {e}",
+                wanted.join(","),
+                own.display()
+            ));
+            wanted.clear();
+        }
+    }
+    let base = create_base(own)?;
+    if !wanted.is_empty() {
+        if let Err(e) = write_controllers(&base, &wanted) {
+            problems.push(format!(
+                "cgroup v2: enabling controllers in {}: {e}",
+                base.display()
+            ));
+            wanted.clear();
+        }
+    }
+    Ok((base, wanted))
+}
+
+fn create_base(own: &Path) -> std::io::Result<PathBuf> {
+    let base = own.join(BASE);
+    match std::fs::create_dir(&base) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(base),
+    }
+}
+
+/// Enables `controllers` for `own`'s children. A non-root v2 group with processes may not
+/// enable controllers, so on EBUSY every process of `own` (the server, a container's init)
+/// moves into a leaf beside the base first.
+fn enable(own: &Path, controllers: &[&str]) -> std::io::Result<()> {
+    let enabled = std::fs::read_to_string(own.join("cgroup.subtree_control")).unwrap_or_default();
+    if controllers
+        .iter()
+        .all(|c| enabled.split_whitespace().any(|e| e == *c))
+    {
+        return Ok(());
+    }
+    match write_controllers(own, controllers) {
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+            let leaf = own.join(SERVER_LEAF);
+            if let Err(e) = std::fs::create_dir(&leaf) {
+                if e.kind() != std::io::ErrorKind::AlreadyExists {
+                    return Err(e);
+                }
+            }
+            let procs = std::fs::read_to_string(own.join("cgroup.procs"))?;
+            for pid in procs.split_whitespace() {
+                // A process that exited meanwhile is fine to miss.
+                let _ = std::fs::write(leaf.join("cgroup.procs"), pid);
+            }
+            write_controllers(own, controllers)
+        }
+        other => other,
+    }
+}
+
+fn write_controllers(dir: &Path, controllers: &[&str]) -> std::io::Result<()> {
+    let line: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
+    std::fs::write(dir.join("cgroup.subtree_control"), line.join(" "))
+}

@@ -1,0 +1,172 @@
+//! One session's groups: created (with limits) before each worker is forked, joined by the
+//! worker itself, killed and removed when the session's processes are stopped.
+
+use super::discover::Version;
+use super::Tree;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct SessionCgroup {
+    /// The v2 group (`cgroup.kill`).
+    unified: Option<PathBuf>,
+    memory: Option<(Version, PathBuf)>,
+    pids: Option<(Version, PathBuf)>,
+    memory_max: u64,
+    pids_max: u64,
+}
+
+impl SessionCgroup {
+    pub(super) fn new(tree: &Tree, uid: u32) -> SessionCgroup {
+        let name = format!("uid-{uid}");
+        let place =
+            |p: &Option<super::Placement>| p.as_ref().map(|p| (p.version, p.base.join(&name)));
+        SessionCgroup {
+            unified: tree.unified.as_ref().map(|b| b.join(&name)),
+            memory: place(&tree.memory),
+            pids: place(&tree.pids),
+            memory_max: tree.memory_max,
+            pids_max: tree.pids_max,
+        }
+    }
+
+    /// Every directory of the session (one per hierarchy in use).
+    fn dirs(&self) -> Vec<&Path> {
+        let mut dirs: Vec<&Path> = vec![];
+        let all = [
+            self.unified.as_deref(),
+            self.memory.as_ref().map(|(_, d)| d.as_path()),
+            self.pids.as_ref().map(|(_, d)| d.as_path()),
+        ];
+        for d in all.into_iter().flatten() {
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+        dirs
+    }
+
+    pub fn exists(&self) -> bool {
+        self.dirs().iter().any(|d| d.exists())
+    }
+
+    /// The `cgroup.procs` files the worker writes itself into.
+    pub fn procs_files(&self) -> Vec<String> {
+        self.dirs()
+            .iter()
+            .map(|d| d.join("cgroup.procs").display().to_string())
+            .collect()
+    }
+
+    /// Creates the groups (if missing) and (re)writes their limits. Blocking.
+    pub fn create(&self) -> std::io::Result<()> {
+        for d in self.dirs() {
+            std::fs::create_dir_all(d)?;
+        }
+        if let Some((version, dir)) = &self.memory {
+            let max = self.memory_max.to_string();
+            match version {
+                Version::V2 => {
+                    std::fs::write(dir.join("memory.max"), &max)?;
+                    // Swap would turn the limit into thrashing; absent without swap accounting.
+                    let _ = std::fs::write(dir.join("memory.swap.max"), "0");
+                }
+                Version::V1 => {
+                    std::fs::write(dir.join("memory.limit_in_bytes"), &max)?;
+                    let _ = std::fs::write(dir.join("memory.memsw.limit_in_bytes"), &max);
+                }
+            }
+        }
+        if let Some((_, dir)) = &self.pids {
+            std::fs::write(dir.join("pids.max"), self.pids_max.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Kills every process in the groups and waits (bounded) until they are empty; true when
+    /// they are. Blocking.
+    pub fn kill(&self) -> bool {
+        // cgroup.kill marks the group, so a fork racing with it is killed too (v2, 5.14+).
+        let killed_by_kernel = self
+            .unified
+            .as_ref()
+            .is_some_and(|d| std::fs::write(d.join("cgroup.kill"), "1").is_ok());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let pids = self.members();
+            if pids.is_empty() {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            if !killed_by_kernel {
+                for pid in pids {
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Pids in any of the groups.
+    pub fn members(&self) -> Vec<i32> {
+        let mut pids = vec![];
+        for d in self.dirs() {
+            if let Ok(text) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                pids.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Removes the (empty) groups. Blocking.
+    pub fn remove(&self) {
+        for d in self.dirs() {
+            if let Err(e) = std::fs::remove_dir(d) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(cgroup = %d.display(), error = %e, "could not remove a session cgroup");
+                }
+            }
+        }
+    }
+
+    /// The memory limit in bytes, when one is enforced.
+    pub fn memory_max(&self) -> Option<u64> {
+        self.memory.as_ref().map(|_| self.memory_max)
+    }
+
+    /// The file whose `oom_kill` counter grows each time the kernel kills a process of the
+    /// session for going over the memory limit.
+    pub fn oom_events_file(&self) -> Option<PathBuf> {
+        self.memory.as_ref().map(|(v, d)| match v {
+            Version::V2 => d.join("memory.events"),
+            Version::V1 => d.join("memory.oom_control"),
+        })
+    }
+}
+
+/// The `oom_kill` counter in a `memory.events` (v2) or `memory.oom_control` (v1) text.
+pub fn oom_kills(text: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_oom_kill_counter_of_both_versions() {
+        let v2 = "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n";
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n";
+        assert_eq!(super::oom_kills(v2), 2);
+        assert_eq!(super::oom_kills(v1), 1);
+        assert_eq!(super::oom_kills(""), 0);
+    }
+}
