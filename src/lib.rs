@@ -46,10 +46,15 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     })
     .await
     .map_err(std::io::Error::other)?;
-    let sandbox = capabilities::assess(&config, caps, cgroup).map_err(|e| {
-        tracing::error!(error = %e, "refusing to start");
-        std::io::Error::other(e)
-    })?;
+    let sandbox = match capabilities::assess(&config, caps, cgroup) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "refusing to start");
+            // Nothing may stay behind a refused start, the cgroup bases included.
+            let _ = tokio::task::spawn_blocking(cgroups::shutdown).await;
+            return Err(std::io::Error::other(e));
+        }
+    };
     for w in &sandbox.warnings {
         tracing::warn!(warning = %w, "sandbox degraded");
     }
@@ -80,7 +85,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         .await?;
     tracing::info!("shutting down: stopping sessions (their files stay)");
     sessions.stop_all().await;
-    let _ = tokio::task::spawn_blocking(cgroups::remove_bases).await;
+    let _ = tokio::task::spawn_blocking(cgroups::shutdown).await;
     Ok(())
 }
 

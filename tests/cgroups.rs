@@ -64,6 +64,13 @@ fn a_sessions_processes_are_all_in_its_own_groups_with_its_limits() {
     };
     assert_eq!(report["memory_max_mb"], 700);
     assert_eq!(report["pids_max"], 40);
+    // One base per server, named after its uid range, under its own group of each hierarchy.
+    for key in ["kill", "memory", "pids"] {
+        if let Some(place) = report[key].as_str() {
+            let base = format!("/dynamic-executor-{}", s.uid_base);
+            assert!(place.ends_with(&base), "{key}: {place}");
+        }
+    }
     let sid = s.create_session();
     let info = s.session_info(&sid);
     assert!(
@@ -306,4 +313,112 @@ fn cgroups_can_be_turned_off() {
         .run_ok(&sid, "print(open('/proc/self/cgroup').read())")
         .lines()
         .all(|l| !l.contains("uid-")));
+}
+
+/// A v2 group of the test's own, removed (with what the server left in it) when dropped.
+struct TestGroup(PathBuf);
+
+impl Drop for TestGroup {
+    fn drop(&mut self) {
+        // Children first (the server's leaf, once its zygote has died too), then the group.
+        eventually(Duration::from_secs(10), || {
+            for e in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+            std::fs::remove_dir(&self.0).is_ok()
+        });
+    }
+}
+
+#[test]
+fn on_cgroup_v2_the_server_delegates_controllers_below_its_own_group() {
+    if !root_or_skip() {
+        return;
+    }
+    // Where is the v2 hierarchy, and does its root hand out a controller we use?
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let Some(v2) = mountinfo
+        .lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .map(PathBuf::from)
+    else {
+        eprintln!("SKIPPED: no cgroup v2 hierarchy");
+        return;
+    };
+    let available = std::fs::read_to_string(v2.join("cgroup.controllers")).unwrap_or_default();
+    let Some(controller) = ["pids", "memory"]
+        .into_iter()
+        .find(|c| available.split_whitespace().any(|a| a == *c))
+    else {
+        eprintln!(
+            "SKIPPED: the v2 hierarchy offers neither memory nor pids (they are bound to v1 here)"
+        );
+        return;
+    };
+    let enabled = std::fs::read_to_string(v2.join("cgroup.subtree_control")).unwrap_or_default();
+    if !enabled.split_whitespace().any(|c| c == controller)
+        && std::fs::write(v2.join("cgroup.subtree_control"), format!("+{controller}")).is_err()
+    {
+        eprintln!("SKIPPED: cannot enable {controller} at the v2 root");
+        return;
+    }
+    // The server starts inside a non-root group of its own, as under systemd (Delegate=yes)
+    // or in a privileged container: it must move itself into a leaf before it may enable
+    // controllers for its sessions' groups (no internal processes; a threaded controller such
+    // as pids would otherwise make every new child group refuse members).
+    let group = TestGroup(v2.join(format!("dynexec-test-{}", std::process::id())));
+    std::fs::create_dir(&group.0).unwrap();
+    let s = Server::start_in_cgroup(
+        &group.0,
+        &["--session-pids-max", "30", "--nproc-limit", "500"],
+    );
+    let report = s.get_json("/v1/info")["sandbox"]["cgroup"].clone();
+    let base = group.0.join(format!("dynamic-executor-{}", s.uid_base));
+    assert_eq!(
+        report[controller],
+        format!("v2 {}", base.display()),
+        "{report:#}"
+    );
+    assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
+    let leaf = group.0.join("dynamic-executor.server");
+    assert!(members(&leaf).contains(&(s.pid() as i32)));
+    assert!(members(&group.0).is_empty());
+    let sid = s.create_session();
+    let uid = s.session_uid(&sid);
+    let own = s.run_ok(&sid, "print(open('/proc/self/cgroup').read())");
+    let rel = base.strip_prefix(&v2).unwrap().join(format!("uid-{uid}"));
+    assert!(own.contains(&format!("0::/{}\n", rel.display())), "{own}");
+    let limit = if controller == "pids" {
+        "pids.max"
+    } else {
+        "memory.max"
+    };
+    let expected = if controller == "pids" {
+        "30".to_string()
+    } else {
+        (3072u64 << 20).to_string()
+    };
+    let written = std::fs::read_to_string(base.join(format!("uid-{uid}")).join(limit)).unwrap();
+    assert_eq!(written.trim(), expected);
+    if controller == "pids" {
+        let out = s.run_ok(
+            &sid,
+            "import subprocess\n\
+             ps, refused = [], 0\n\
+             for _ in range(60):\n\
+             \x20   try:\n\
+             \x20       ps.append(subprocess.Popen(['sleep', '30']))\n\
+             \x20   except OSError:\n\
+             \x20       refused += 1\n\
+             print(len(ps), refused)\n\
+             for p in ps: p.kill(); p.wait()",
+        );
+        let counts: Vec<u32> = out.split_whitespace().map(|n| n.parse().unwrap()).collect();
+        assert!(counts[0] < 30 && counts[1] > 0, "{out}");
+    }
+    drop(s);
+    assert!(!base.exists(), "the base outlived the server");
 }

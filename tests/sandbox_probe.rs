@@ -91,6 +91,30 @@ fn a_missing_required_layer_refuses_to_start() {
     assert!(!log.contains("\"listening\""));
 }
 
+/// Directories called `name` in any mounted cgroup hierarchy (a few levels deep).
+fn cgroup_dirs_named(name: &str) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, name: &str, depth: u32, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                if e.file_name() == name {
+                    out.push(p.clone());
+                }
+                if depth > 0 {
+                    walk(&p, name, depth - 1, out);
+                }
+            }
+        }
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut out = vec![];
+    for line in mountinfo.lines().filter(|l| l.contains(" - cgroup")) {
+        let point = line.split_whitespace().nth(4).unwrap();
+        walk(std::path::Path::new(point), name, 3, &mut out);
+    }
+    out
+}
+
 #[test]
 fn unknown_required_layers_are_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -100,6 +124,11 @@ fn unknown_required_layers_are_a_config_error() {
             "127.0.0.1:0",
             "--sandbox-require",
             "seccomp,magic",
+            // Below the harness's uid slots: a starting server kills whatever runs in its range.
+            "--uid-base",
+            "39000",
+            "--uid-count",
+            "64",
         ])
         .arg("--workspace-root")
         .arg(dir.path().join("ws"))
@@ -107,6 +136,11 @@ fn unknown_required_layers_are_a_config_error() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("magic"));
+    // A refused start leaves nothing behind (its cgroups were set up before the check).
+    assert_eq!(
+        cgroup_dirs_named("dynamic-executor-39000"),
+        Vec::<std::path::PathBuf>::new()
+    );
 }
 
 #[test]

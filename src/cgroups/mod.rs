@@ -7,7 +7,7 @@
 //! v1). `cgroup.kill` exists only in v2; without it the uid sweep (which always runs) kills.
 //! On Fargate and in unprivileged Docker cgroupfs is read-only: nothing here applies, and
 //! `/v1/info` says so. Groups are named after the session's uid (`uid-<n>` under
-//! `dynamic-executor/`), so servers with disjoint uid ranges can share a host.
+//! `dynamic-executor-<first uid>/`), so servers with disjoint uid ranges can share a host.
 
 pub mod discover;
 mod session;
@@ -19,8 +19,12 @@ pub use session::{oom_kills, SessionCgroup};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// The directory under our own group that holds the per-session groups.
-const BASE: &str = "dynamic-executor";
+/// The directory under our own group that holds the per-session groups: one per server (named
+/// after its uid range, which no other server on the host shares), so one server's shutdown
+/// never removes what another is using, and a restarted server finds its crashed run's groups.
+fn base_name(uid_base: u32) -> String {
+    format!("dynamic-executor-{uid_base}")
+}
 /// Where our own processes move on a v2 host that forbids processes beside enabled
 /// controllers ("no internal processes").
 const SERVER_LEAF: &str = "dynamic-executor.server";
@@ -41,6 +45,8 @@ pub struct Tree {
     pub pids: Option<Placement>,
     pub memory_max: u64,
     pub pids_max: u64,
+    /// Our uid range: the groups `uid-<n>` that are ours to create and remove.
+    pub uids: std::ops::Range<u32>,
 }
 
 /// What `/v1/info` shows about the cgroup layer.
@@ -88,16 +94,20 @@ pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
         );
         return report;
     }
+    let ours = base_name(config.uid_base);
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let mounts = discover::mounts(&mountinfo);
     let mut tree = Tree {
         memory_max: config.session_memory_mb << 20,
         pids_max: config.session_pids_max,
+        uids: config.uid_base..config.uid_base.saturating_add(config.uid_count),
         ..Tree::default()
     };
     match discover::own_dir(&mounts, &own, None) {
-        Some(dir) => match v2_base(&dir, &mut report.problems) {
+        Some(dir) => match v2_base(&dir, &ours, &mut report.problems)
+            .and_then(|(base, controllers)| joinable(&base).map(|_| (base, controllers)))
+        {
             Ok((base, controllers)) => {
                 for c in controllers {
                     let p = Some(Placement {
@@ -134,7 +144,7 @@ pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
             ));
             continue;
         };
-        match create_base(&dir) {
+        match create_base(&dir, &ours).and_then(|base| joinable(&base).map(|_| base)) {
             Ok(base) => {
                 *slot = Some(Placement {
                     version: Version::V1,
@@ -157,23 +167,34 @@ pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
     if tree.unified.is_none() && tree.memory.is_none() && tree.pids.is_none() {
         return report;
     }
-    let range = config.uid_base..config.uid_base.saturating_add(config.uid_count);
-    for uid in range {
-        let cg = SessionCgroup::new(&tree, uid);
-        if cg.exists() {
-            tracing::warn!(uid, "removing a session cgroup left by a previous run");
-            cg.kill();
-            cg.remove();
-        }
+    for uid in remove_uid_groups(&tree) {
+        tracing::warn!(uid, "removed a session cgroup left by a previous run");
     }
     let _ = TREE.set(tree);
     report
 }
 
-/// At shutdown: every session's group is gone already; the shared bases go too unless another
-/// server still uses them.
-pub fn remove_bases() {
+/// Kills and removes every group of our uids that exists; returns their uids.
+fn remove_uid_groups(tree: &Tree) -> Vec<u32> {
+    let mut removed = vec![];
+    for uid in tree.uids.clone() {
+        let cg = SessionCgroup::new(tree, uid);
+        if cg.exists() {
+            cg.kill();
+            cg.remove();
+            removed.push(uid);
+        }
+    }
+    removed
+}
+
+/// At shutdown, after every session stopped: no group of ours stays, the bases included.
+/// Blocking.
+pub fn shutdown() {
     let Some(t) = TREE.get() else { return };
+    for uid in remove_uid_groups(t) {
+        tracing::warn!(uid, "removed a session cgroup at shutdown");
+    }
     let bases = [
         t.unified.clone(),
         t.memory.as_ref().map(|p| p.base.clone()),
@@ -187,6 +208,7 @@ pub fn remove_bases() {
 /// The v2 base under our group, with the controllers (of memory, pids) enabled for it.
 fn v2_base(
     own: &Path,
+    name: &str,
     problems: &mut Vec<String>,
 ) -> std::io::Result<(PathBuf, Vec<&'static str>)> {
     let available = std::fs::read_to_string(own.join("cgroup.controllers")).unwrap_or_default();
@@ -204,7 +226,7 @@ fn v2_base(
             wanted.clear();
         }
     }
-    let base = create_base(own)?;
+    let base = create_base(own, name)?;
     if !wanted.is_empty() {
         if let Err(e) = write_controllers(&base, &wanted) {
             problems.push(format!(
@@ -217,17 +239,19 @@ fn v2_base(
     Ok((base, wanted))
 }
 
-fn create_base(own: &Path) -> std::io::Result<PathBuf> {
-    let base = own.join(BASE);
+fn create_base(own: &Path, name: &str) -> std::io::Result<PathBuf> {
+    let base = own.join(name);
     match std::fs::create_dir(&base) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
         _ => Ok(base),
     }
 }
 
-/// Enables `controllers` for `own`'s children. A non-root v2 group with processes may not
-/// enable controllers, so on EBUSY every process of `own` (the server, a container's init)
-/// moves into a leaf beside the base first.
+/// Enables `controllers` for `own`'s children. Below the hierarchy's root (the only group
+/// without a `cgroup.type`), a group whose children get controllers must hold no processes:
+/// memory would be refused (EBUSY), and pids, a threaded controller, would be accepted but
+/// turn the group into a "threaded domain" whose new children refuse every process. So every
+/// process of `own` (the server, a container's init) first moves into a leaf beside the base.
 fn enable(own: &Path, controllers: &[&str]) -> std::io::Result<()> {
     let enabled = std::fs::read_to_string(own.join("cgroup.subtree_control")).unwrap_or_default();
     if controllers
@@ -236,23 +260,58 @@ fn enable(own: &Path, controllers: &[&str]) -> std::io::Result<()> {
     {
         return Ok(());
     }
-    match write_controllers(own, controllers) {
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-            let leaf = own.join(SERVER_LEAF);
-            if let Err(e) = std::fs::create_dir(&leaf) {
-                if e.kind() != std::io::ErrorKind::AlreadyExists {
-                    return Err(e);
-                }
+    if own.join("cgroup.type").exists() {
+        let leaf = own.join(SERVER_LEAF);
+        if let Err(e) = std::fs::create_dir(&leaf) {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(e);
             }
-            let procs = std::fs::read_to_string(own.join("cgroup.procs"))?;
-            for pid in procs.split_whitespace() {
-                // A process that exited meanwhile is fine to miss.
-                let _ = std::fs::write(leaf.join("cgroup.procs"), pid);
-            }
-            write_controllers(own, controllers)
         }
-        other => other,
+        let procs = std::fs::read_to_string(own.join("cgroup.procs"))?;
+        for pid in procs.split_whitespace() {
+            // A process that exited meanwhile is fine to miss.
+            let _ = std::fs::write(leaf.join("cgroup.procs"), pid);
+        }
     }
+    write_controllers(own, controllers)
+}
+
+/// Whether a process can really be put into a new group under `base` (a v2 group can exist
+/// and still refuse members): a helper process of ours (`--cgroup-canary`, it waits for its
+/// stdin to close) is moved into a throw-away group, then killed.
+fn joinable(base: &Path) -> std::io::Result<()> {
+    let group = base.join(format!("canary-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir(&group) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(e);
+        }
+    }
+    let exe = std::env::current_exe()?;
+    let mut canary = std::process::Command::new(exe)
+        .arg("--cgroup-canary")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .env_clear()
+        .spawn()?;
+    let joined = std::fs::write(group.join("cgroup.procs"), canary.id().to_string());
+    let _ = canary.kill();
+    let _ = canary.wait();
+    // The group empties a moment after the wait; removing it waits for that (bounded).
+    for _ in 0..500 {
+        match std::fs::remove_dir(&group) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(2))
+            }
+            _ => break,
+        }
+    }
+    joined.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("a process cannot join a group there: {e}"),
+        )
+    })
 }
 
 fn write_controllers(dir: &Path, controllers: &[&str]) -> std::io::Result<()> {

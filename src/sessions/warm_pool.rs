@@ -180,7 +180,8 @@ pub async fn spawn_into(
     uid: Option<u32>,
     ws: &std::path::Path,
 ) -> Result<Worker, String> {
-    if let Some(cg) = uid.and_then(crate::cgroups::session) {
+    let cgroup = uid.and_then(crate::cgroups::session);
+    if let Some(cg) = cgroup.clone() {
         tokio::task::spawn_blocking(move || cg.create())
             .await
             .map_err(|e| e.to_string())?
@@ -188,5 +189,14 @@ pub async fn spawn_into(
     }
     let policy = crate::sandbox_policy::for_session(config, uid, zygote, ws);
     let env = crate::zygote::worker_environment(config);
-    zygote.spawn_worker(&policy, ws, &env).await
+    let spawned = zygote.spawn_worker(&policy, ws, &env).await;
+    if let (Err(_), Some(cg)) = (&spawned, cgroup) {
+        // Nothing of the session may run there now; an empty group is not left behind.
+        let _ = tokio::task::spawn_blocking(move || {
+            cg.kill();
+            cg.remove();
+        })
+        .await;
+    }
+    spawned
 }

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -97,6 +98,18 @@ impl Server {
 
     /// Starts the binary and returns as soon as it listens (the zygote may still be warming).
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn_in(args, env, None)
+    }
+
+    /// Starts the binary as a member of the cgroup at `cgroup` (it joins before it execs) and
+    /// waits until the zygote is warm.
+    pub fn start_in_cgroup(cgroup: &std::path::Path, args: &[&str]) -> Server {
+        let s = Server::spawn_in(args, &[], Some(cgroup));
+        s.wait_warm();
+        s
+    }
+
+    fn spawn_in(args: &[&str], env: &[(&str, &str)], cgroup: Option<&std::path::Path>) -> Server {
         ensure_sandbox_lib();
         let tmp = tempfile::tempdir().unwrap();
         // Session uids must be able to traverse down to their own workspace.
@@ -124,6 +137,23 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(dir) = cgroup {
+            let procs =
+                std::ffi::CString::new(dir.join("cgroup.procs").into_os_string().into_vec())
+                    .unwrap();
+            // SAFETY: between fork and exec only raw syscalls on memory prepared before.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                cmd.pre_exec(move || {
+                    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+                    if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    libc::close(fd);
+                    Ok(())
+                });
+            }
+        }
         let mut child = cmd.spawn().expect("start dynamic-executor");
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
