@@ -39,13 +39,18 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     })
     .await
     .map_err(std::io::Error::other)??;
-    let caps = capabilities::probe(&config).await;
+    // Independent, and both on the way to the first /health: side by side.
     let cg_config = config.clone();
-    let cgroup = tokio::task::spawn_blocking(move || {
-        cgroups::setup(&cg_config, unsafe { libc::geteuid() } == 0)
-    })
-    .await
-    .map_err(std::io::Error::other)?;
+    let (caps, cgroup) = tokio::join!(
+        capabilities::probe(&config),
+        tokio::task::spawn_blocking(move || {
+            let t0 = Instant::now();
+            let report = cgroups::setup(&cg_config, unsafe { libc::geteuid() } == 0);
+            tracing::info!(cgroup = %serde_json::to_string(&report).unwrap_or_default(), took_ms = t0.elapsed().as_millis() as u64, "cgroups");
+            report
+        })
+    );
+    let cgroup = cgroup.map_err(std::io::Error::other)?;
     let sandbox = match capabilities::assess(&config, caps, cgroup) {
         Ok(s) => s,
         Err(e) => {

@@ -10,11 +10,6 @@ fn main() {
         println!("{}", serde_json::to_string(&caps).expect("serialisable"));
         return;
     }
-    // The cgroup set-up's test process: lives until the server closes its stdin (or kills it).
-    if args.get(1).map(String::as_str) == Some("--cgroup-canary") {
-        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
-        return;
-    }
     let config = Config::parse();
     tracing_subscriber::fmt()
         .json()

@@ -105,9 +105,7 @@ pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
         ..Tree::default()
     };
     match discover::own_dir(&mounts, &own, None) {
-        Some(dir) => match v2_base(&dir, &ours, &mut report.problems)
-            .and_then(|(base, controllers)| joinable(&base).map(|_| (base, controllers)))
-        {
+        Some(dir) => match v2_base(&dir, &ours, &mut report.problems) {
             Ok((base, controllers)) => {
                 for c in controllers {
                     let p = Some(Placement {
@@ -144,7 +142,7 @@ pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
             ));
             continue;
         };
-        match create_base(&dir, &ours).and_then(|base| joinable(&base).map(|_| base)) {
+        match create_base(&dir, &ours) {
             Ok(base) => {
                 *slot = Some(Placement {
                     version: Version::V1,
@@ -176,16 +174,28 @@ pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
 
 /// Kills and removes every group of our uids that exists; returns their uids.
 fn remove_uid_groups(tree: &Tree) -> Vec<u32> {
-    let mut removed = vec![];
-    for uid in tree.uids.clone() {
+    let bases = [
+        tree.unified.as_ref(),
+        tree.memory.as_ref().map(|p| &p.base),
+        tree.pids.as_ref().map(|p| &p.base),
+    ];
+    // The base is this server's alone: what is in it is ours (listing it beats probing
+    // thousands of uids at every start).
+    let mut uids: Vec<u32> = bases
+        .into_iter()
+        .flatten()
+        .flat_map(|b| std::fs::read_dir(b).into_iter().flatten().flatten())
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("uid-")?.parse().ok())
+        .filter(|uid| tree.uids.contains(uid))
+        .collect();
+    uids.sort_unstable();
+    uids.dedup();
+    for &uid in &uids {
         let cg = SessionCgroup::new(tree, uid);
-        if cg.exists() {
-            cg.kill();
-            cg.remove();
-            removed.push(uid);
-        }
+        cg.kill();
+        cg.remove();
     }
-    removed
+    uids
 }
 
 /// At shutdown, after every session stopped: no group of ours stays, the bases included.
@@ -236,6 +246,18 @@ fn v2_base(
             wanted.clear();
         }
     }
+    // A group can exist and still refuse every process ("domain invalid" below a threaded
+    // domain). Checked by type rather than by moving a test process in: a migration waits for
+    // an RCU grace period (~15 ms here), which start-up would pay before its first /health.
+    let kind = std::fs::read_to_string(base.join("cgroup.type")).unwrap_or_default();
+    if kind.trim() != "domain" {
+        let _ = std::fs::remove_dir(&base);
+        return Err(std::io::Error::other(format!(
+            "{} is a `{}` group, which cannot hold the sessions' processes",
+            base.display(),
+            kind.trim()
+        )));
+    }
     Ok((base, wanted))
 }
 
@@ -274,44 +296,6 @@ fn enable(own: &Path, controllers: &[&str]) -> std::io::Result<()> {
         }
     }
     write_controllers(own, controllers)
-}
-
-/// Whether a process can really be put into a new group under `base` (a v2 group can exist
-/// and still refuse members): a helper process of ours (`--cgroup-canary`, it waits for its
-/// stdin to close) is moved into a throw-away group, then killed.
-fn joinable(base: &Path) -> std::io::Result<()> {
-    let group = base.join(format!("canary-{}", std::process::id()));
-    if let Err(e) = std::fs::create_dir(&group) {
-        if e.kind() != std::io::ErrorKind::AlreadyExists {
-            return Err(e);
-        }
-    }
-    let exe = std::env::current_exe()?;
-    let mut canary = std::process::Command::new(exe)
-        .arg("--cgroup-canary")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .env_clear()
-        .spawn()?;
-    let joined = std::fs::write(group.join("cgroup.procs"), canary.id().to_string());
-    let _ = canary.kill();
-    let _ = canary.wait();
-    // The group empties a moment after the wait; removing it waits for that (bounded).
-    for _ in 0..500 {
-        match std::fs::remove_dir(&group) {
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                std::thread::sleep(std::time::Duration::from_millis(2))
-            }
-            _ => break,
-        }
-    }
-    joined.map_err(|e| {
-        std::io::Error::new(
-            e.kind(),
-            format!("a process cannot join a group there: {e}"),
-        )
-    })
 }
 
 fn write_controllers(dir: &Path, controllers: &[&str]) -> std::io::Result<()> {
