@@ -2,8 +2,10 @@
 //! its groups from the first instruction, the memory and process limits are per session, and
 //! the groups are killed and removed with the session, at shutdown and after a crash.
 //!
-//! On this development VM memory and pids live in v1 hierarchies and cgroup v2 (mounted at
-//! /sys/fs/cgroup/unified) has no controllers but gives `cgroup.kill`; where a host has no
+//! This development VM is a v1/v2 hybrid: memory lives in v1, and cgroup v2 (mounted at
+//! /sys/fs/cgroup/unified) gives `cgroup.kill` and, once the unused v1 pids hierarchy is
+//! unmounted (`umount /sys/fs/cgroup/pids`, done by hand, not by these tests), the pids
+//! controller; so both the v1 and the v2 placement are exercised here. Where a host has no
 //! writable cgroups at all these tests skip and say why.
 
 mod common;
