@@ -58,7 +58,7 @@ pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
                 if ns.private_pid {
                     kinds.push("pid");
                 }
-                kinds.extend(["ipc", "mount"]);
+                kinds.extend(["ipc", "mount", "cgroup"]);
                 kinds.join(",")
             }
             Err(e) => format!("unavailable: {}", e.detail),

@@ -122,7 +122,9 @@ pub fn host_pid() -> i32 {
 /// Paths in `p.keep_visible` that live under `/tmp` or `/dev/shm` (a workspace root in `/tmp`,
 /// say) are bound back into the private tmpfs at the same place.
 pub fn enter(p: &NamespacePolicy) -> Result<Entered, SandboxError> {
-    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWIPC;
+    // A cgroup namespace rooted at the session's own group (joined just before): code reads
+    // `0::/` in /proc/self/cgroup instead of the host's cgroup layout.
+    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWCGROUP;
     if p.private_network {
         flags |= libc::CLONE_NEWNET;
     }

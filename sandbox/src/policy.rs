@@ -93,7 +93,7 @@ pub struct Report {
     pub data_limit_bytes: u64,
     /// `fully_enforced`, `partially_enforced`, `not_enforced`, or `off`.
     pub landlock: String,
-    /// `net,ipc,mount` when entered, `off`, or why they could not be entered.
+    /// `net,ipc,mount,cgroup` when entered, `off`, or why they could not be entered.
     pub namespaces: String,
     /// The worker's pid as the server sees it (differs from `getpid()` in a PID namespace).
     pub pid: i32,

@@ -1,8 +1,10 @@
 //! The syscall filter: a deny list on top of whatever the container runtime enforces.
 //!
-//! Two stacked filters, because seccompiler gives one action per filter: A returns EPERM for
-//! the denied families, B makes `clone3` return ENOSYS so glibc falls back to `clone`, whose
-//! flags filter A can inspect (threads keep working, namespaces don't).
+//! Stacked filters, because seccompiler gives one action per filter: A returns EPERM for the
+//! denied families, B makes `clone3` return ENOSYS so glibc falls back to `clone`, whose flags
+//! filter A can inspect (threads keep working, namespaces don't). On x86_64, C denies the whole
+//! x32 ABI: its syscalls share the x86_64 audit arch with numbers offset by 0x40000000, so A's
+//! rules (and seccompiler, which matches exact numbers) would not see `x32 ptrace` at all.
 
 use crate::error::SandboxError;
 use crate::policy::NetworkPolicy;
@@ -130,6 +132,42 @@ pub fn clone3_filter() -> Result<BpfProgram, SandboxError> {
     compile(rules, libc::ENOSYS)
 }
 
+/// Filter C (x86_64): EPERM for every x32 syscall number, hand-written because seccompiler
+/// cannot express a range of syscall numbers. Other architectures are left to A, whose
+/// arch check kills the process.
+#[cfg(target_arch = "x86_64")]
+pub fn x32_filter() -> BpfProgram {
+    use seccompiler::sock_filter;
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+    let ld = |offset: u32| sock_filter {
+        code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+        jt: 0,
+        jf: 0,
+        k: offset,
+    };
+    let jump = |op: u32, k: u32, jt: u8, jf: u8| sock_filter {
+        code: (libc::BPF_JMP | op | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let ret = |k: u32| sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    vec![
+        ld(4), // seccomp_data.arch
+        jump(libc::BPF_JEQ, AUDIT_ARCH_X86_64, 0, 3),
+        ld(0), // seccomp_data.nr
+        jump(libc::BPF_JGE, X32_SYSCALL_BIT, 0, 1),
+        ret(libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        ret(libc::SECCOMP_RET_ALLOW),
+    ]
+}
+
 /// A filter that answers `errno` to every rule's match and allows everything else.
 fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<BpfProgram, SandboxError> {
     let err = |e: String| SandboxError::msg("seccomp", e);
@@ -151,5 +189,8 @@ pub fn install(network: NetworkPolicy) -> Result<(), SandboxError> {
     let b = clone3_filter()?;
     seccompiler::apply_filter(&a).map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
     seccompiler::apply_filter(&b).map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
+    #[cfg(target_arch = "x86_64")]
+    seccompiler::apply_filter(&x32_filter())
+        .map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
     Ok(())
 }
