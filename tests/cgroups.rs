@@ -49,6 +49,25 @@ fn members(dir: &std::path::Path) -> Vec<i32> {
         .collect()
 }
 
+/// Code that starts 60 sleeping children gets fewer than `limit` of them (the worker counts too)
+/// and a refusal for the rest, then cleans up.
+fn assert_forks_stop_below(s: &Server, sid: &str, limit: u32) {
+    let out = s.run_ok(
+        sid,
+        "import subprocess\n\
+         ps, refused = [], 0\n\
+         for _ in range(60):\n\
+         \x20   try:\n\
+         \x20       ps.append(subprocess.Popen(['sleep', '30']))\n\
+         \x20   except OSError:\n\
+         \x20       refused += 1\n\
+         print(len(ps), refused)\n\
+         for p in ps: p.kill(); p.wait()",
+    );
+    let counts: Vec<u32> = out.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    assert!(counts[0] < limit && counts[1] > 0, "{out}");
+}
+
 #[test]
 fn a_sessions_processes_are_all_in_its_own_groups_with_its_limits() {
     if !root_or_skip() {
@@ -201,20 +220,7 @@ fn the_process_limit_counts_the_whole_session() {
     };
     let sid = s.create_session();
     let uid = s.session_uid(&sid);
-    let out = s.run_ok(
-        &sid,
-        "import subprocess\n\
-         ps, refused = [], 0\n\
-         for _ in range(60):\n\
-         \x20   try:\n\
-         \x20       ps.append(subprocess.Popen(['sleep', '30']))\n\
-         \x20   except (BlockingIOError, OSError):\n\
-         \x20       refused += 1\n\
-         print(len(ps), refused)\n\
-         for p in ps: p.kill(); p.wait()",
-    );
-    let counts: Vec<u32> = out.split_whitespace().map(|n| n.parse().unwrap()).collect();
-    assert!(counts[0] < 24 && counts[1] > 0, "{out}");
+    assert_forks_stop_below(&s, &sid, 24);
     let pids_dir = session_dirs(&report, uid)
         .into_iter()
         .find(|d| d.join("pids.events").exists())
@@ -416,20 +422,7 @@ fn on_cgroup_v2_the_server_delegates_controllers_below_its_own_group() {
     let written = std::fs::read_to_string(base.join(format!("uid-{uid}")).join(limit)).unwrap();
     assert_eq!(written.trim(), expected);
     if controller == "pids" {
-        let out = s.run_ok(
-            &sid,
-            "import subprocess\n\
-             ps, refused = [], 0\n\
-             for _ in range(60):\n\
-             \x20   try:\n\
-             \x20       ps.append(subprocess.Popen(['sleep', '30']))\n\
-             \x20   except OSError:\n\
-             \x20       refused += 1\n\
-             print(len(ps), refused)\n\
-             for p in ps: p.kill(); p.wait()",
-        );
-        let counts: Vec<u32> = out.split_whitespace().map(|n| n.parse().unwrap()).collect();
-        assert!(counts[0] < 30 && counts[1] > 0, "{out}");
+        assert_forks_stop_below(&s, &sid, 30);
     }
     drop(s);
     assert!(!base.exists(), "the base outlived the server");
