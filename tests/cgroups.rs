@@ -326,7 +326,14 @@ fn cgroups_can_be_turned_off() {
     assert!(report["problems"][0].as_str().unwrap().contains("off"));
     assert!(!common::strs(&info["sandbox"]["layers"]).contains(&"cgroup"));
     let sid = s.create_session();
-    assert!(!common::strs(&s.session_info(&sid)["sandbox"]["layers"]).contains(&"cgroup"));
+    let sandbox = s.session_info(&sid)["sandbox"].clone();
+    assert!(!common::strs(&sandbox["layers"]).contains(&"cgroup"));
+    // Said loudly: the session's memory and process limits are per process, not per session.
+    assert_eq!(sandbox["degraded"], true);
+    assert!(common::strs(&sandbox["warnings"])
+        .iter()
+        .any(|w| w.starts_with("no cgroup")));
+    assert_eq!(info["sandbox"]["degraded"], true);
     assert!(s
         .run_ok(&sid, "print(open('/proc/self/cgroup').read())")
         .lines()

@@ -136,6 +136,11 @@ impl SessionCgroup {
         }
     }
 
+    /// Whether the groups bound both memory and processes (not just `cgroup.kill`).
+    pub fn limits_memory_and_processes(&self) -> bool {
+        self.memory.is_some() && self.pids.is_some()
+    }
+
     /// The memory limit in bytes, when one is enforced.
     pub fn memory_max(&self) -> Option<u64> {
         self.memory.as_ref().map(|_| self.memory_max)

@@ -155,8 +155,15 @@ impl Session {
             {
                 warnings.push("no private namespaces: /tmp and /dev/shm are the host's (Landlock, when enforced, keeps them out of reach)");
             }
-            let layers = o.get("layers").and_then(Value::as_array);
-            if !layers.is_some_and(|l| l.iter().any(|x| x == "cgroup")) {
+            let joined = o
+                .get("layers")
+                .and_then(Value::as_array)
+                .is_some_and(|l| l.iter().any(|x| x == "cgroup"));
+            let limited = self
+                .uid
+                .and_then(crate::cgroups::session)
+                .is_some_and(|c| c.limits_memory_and_processes());
+            if !(joined && limited) {
                 warnings.push("no cgroup: memory and processes are limited per process and per uid, not for the session as a whole");
             }
             o.insert("degraded".into(), json!(!warnings.is_empty()));
