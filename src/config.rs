@@ -171,8 +171,9 @@ pub struct Config {
     pub private_network: bool,
 
     /// With namespaces, also a PID namespace per worker (the worker is its PID 1): sandboxed
-    /// code sees only its own session's processes. Opt-in while it is new.
-    #[arg(long, env = "EXECUTOR_PRIVATE_PID", default_value_t = false, action = clap::ArgAction::Set)]
+    /// code sees only its own session's processes, and they all die with the worker. Pids that
+    /// code prints are namespace pids.
+    #[arg(long, env = "EXECUTOR_PRIVATE_PID", default_value_t = true, action = clap::ArgAction::Set)]
     pub private_pid: bool,
 
     /// Size of a session's private /tmp and /dev/shm (with namespaces), in MiB.

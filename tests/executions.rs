@@ -87,7 +87,8 @@ fn code_that_ignores_sigint_is_killed_and_the_session_recovers() {
 
 #[test]
 fn no_process_of_the_session_survives_a_timeout() {
-    let s = Server::start();
+    // The daemon is checked from outside by the pid it writes: host pids, no PID namespace.
+    let s = Server::start_with(&["--private-pid", "false"], &[]);
     let sid = s.create_session();
     let worker = s.worker_pid(&sid);
     // A grandchild in its own session (setsid) that would outlive a process-group kill.

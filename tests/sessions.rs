@@ -196,7 +196,8 @@ fn deleting_a_session_kills_its_processes_and_removes_its_workspace() {
 
 #[test]
 fn no_process_outlives_the_execution_that_started_it() {
-    let s = Server::start();
+    // The child is checked from outside by the pid it writes: host pids, no PID namespace.
+    let s = Server::start_with(&["--private-pid", "false"], &[]);
     let sid = s.create_session();
     let r = s.exec(&sid, "import subprocess, os\np = subprocess.Popen(['sleep', '300'], start_new_session=True)\nopen('data/pid', 'w').write(str(p.pid))\nprint('started')");
     assert_eq!(r["status"], "ok");

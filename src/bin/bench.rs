@@ -157,6 +157,16 @@ fn private_kb(pid: i64) -> f64 {
         .sum()
 }
 
+fn parent_pid(pid: i64) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
@@ -363,7 +373,12 @@ fn main() {
             .unwrap()
             .json()
             .unwrap();
-        private.push(private_kb(info["sandbox"]["worker_pid"].as_i64().unwrap()) / 1024.0);
+        let worker = info["sandbox"]["worker_pid"].as_i64().unwrap();
+        // With a PID namespace the worker's parent is its relay, part of the session's cost.
+        let relay = (info["sandbox"]["namespaces"].as_str().unwrap_or("")).contains("pid");
+        let parent = if relay { parent_pid(worker) } else { None };
+        let kb = private_kb(worker) + parent.map(private_kb).unwrap_or(0.0);
+        private.push(kb / 1024.0);
     }
     row(
         "private memory per idle session",
