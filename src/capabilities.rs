@@ -52,13 +52,7 @@ pub fn assess(
     cgroup: crate::cgroups::CgroupReport,
 ) -> Result<SandboxReport, String> {
     let mut available = caps.layers();
-    // The probe sees only a v2 tree with controllers; start-up's set-up also finds v1
-    // controllers on hybrid hosts, and is what sessions actually get.
-    for (name, ok) in available.iter_mut() {
-        if *name == "cgroup" {
-            *ok = cgroup.enabled;
-        }
-    }
+    available.push(("cgroup", cgroup.enabled));
     let known: Vec<&str> = available.iter().map(|(n, _)| *n).collect();
     let mut missing = vec![];
     for req in &config.sandbox_require {

@@ -49,6 +49,32 @@ pub struct Tree {
     pub uids: std::ops::Range<u32>,
 }
 
+impl Tree {
+    /// Where the `memory` or `pids` controller is placed.
+    fn placement(&mut self, controller: &str) -> &mut Option<Placement> {
+        match controller {
+            "memory" => &mut self.memory,
+            _ => &mut self.pids,
+        }
+    }
+
+    /// Every base in use, once each (v2 may hold the controllers too).
+    fn bases(&self) -> Vec<&Path> {
+        let mut bases: Vec<&Path> = vec![];
+        let all = [
+            self.unified.as_deref(),
+            self.memory.as_ref().map(|p| p.base.as_path()),
+            self.pids.as_ref().map(|p| p.base.as_path()),
+        ];
+        for b in all.into_iter().flatten() {
+            if !bases.contains(&b) {
+                bases.push(b);
+            }
+        }
+        bases
+    }
+}
+
 /// What `/v1/info` shows about the cgroup layer.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CgroupReport {
@@ -108,14 +134,10 @@ pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
         Some(dir) => match v2_base(&dir, &ours, &mut report.problems) {
             Ok((base, controllers)) => {
                 for c in controllers {
-                    let p = Some(Placement {
+                    *tree.placement(c) = Some(Placement {
                         version: Version::V2,
                         base: base.clone(),
                     });
-                    match c {
-                        "memory" => tree.memory = p,
-                        _ => tree.pids = p,
-                    }
                 }
                 tree.unified = Some(base);
             }
@@ -129,11 +151,7 @@ pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
             .push("no cgroup v2 hierarchy: sessions are killed by uid sweep only".into()),
     }
     for name in ["memory", "pids"] {
-        let slot = match name {
-            "memory" => &mut tree.memory,
-            _ => &mut tree.pids,
-        };
-        if slot.is_some() {
+        if tree.placement(name).is_some() {
             continue;
         }
         let Some(dir) = discover::own_dir(&mounts, &own, Some(name)) else {
@@ -144,7 +162,7 @@ pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
         };
         match create_base(&dir, &ours) {
             Ok(base) => {
-                *slot = Some(Placement {
+                *tree.placement(name) = Some(Placement {
                     version: Version::V1,
                     base,
                 })
@@ -162,7 +180,7 @@ pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
     report.memory = describe(&tree.memory);
     report.pids = describe(&tree.pids);
     report.enabled = tree.memory.is_some() && tree.pids.is_some();
-    if tree.unified.is_none() && tree.memory.is_none() && tree.pids.is_none() {
+    if tree.bases().is_empty() {
         return report;
     }
     for uid in remove_uid_groups(&tree) {
@@ -174,16 +192,11 @@ pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
 
 /// Kills and removes every group of our uids that exists; returns their uids.
 fn remove_uid_groups(tree: &Tree) -> Vec<u32> {
-    let bases = [
-        tree.unified.as_ref(),
-        tree.memory.as_ref().map(|p| &p.base),
-        tree.pids.as_ref().map(|p| &p.base),
-    ];
     // The base is this server's alone: what is in it is ours (listing it beats probing
     // thousands of uids at every start).
-    let mut uids: Vec<u32> = bases
+    let mut uids: Vec<u32> = tree
+        .bases()
         .into_iter()
-        .flatten()
         .flat_map(|b| std::fs::read_dir(b).into_iter().flatten().flatten())
         .filter_map(|e| e.file_name().to_str()?.strip_prefix("uid-")?.parse().ok())
         .filter(|uid| tree.uids.contains(uid))
@@ -191,9 +204,7 @@ fn remove_uid_groups(tree: &Tree) -> Vec<u32> {
     uids.sort_unstable();
     uids.dedup();
     for &uid in &uids {
-        let cg = SessionCgroup::new(tree, uid);
-        cg.kill();
-        cg.remove();
+        SessionCgroup::new(tree, uid).kill_and_remove();
     }
     uids
 }
@@ -205,12 +216,7 @@ pub fn shutdown() {
     for uid in remove_uid_groups(t) {
         tracing::warn!(uid, "removed a session cgroup at shutdown");
     }
-    let bases = [
-        t.unified.clone(),
-        t.memory.as_ref().map(|p| p.base.clone()),
-        t.pids.as_ref().map(|p| p.base.clone()),
-    ];
-    for base in bases.into_iter().flatten() {
+    for base in t.bases() {
         let _ = std::fs::remove_dir(base);
     }
 }

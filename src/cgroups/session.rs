@@ -3,7 +3,7 @@
 
 use super::discover::Version;
 use super::Tree;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -12,6 +12,8 @@ pub struct SessionCgroup {
     unified: Option<PathBuf>,
     memory: Option<(Version, PathBuf)>,
     pids: Option<(Version, PathBuf)>,
+    /// Every directory of the session, one per hierarchy in use.
+    dirs: Vec<PathBuf>,
     memory_max: u64,
     pids_max: u64,
 }
@@ -25,34 +27,15 @@ impl SessionCgroup {
             unified: tree.unified.as_ref().map(|b| b.join(&name)),
             memory: place(&tree.memory),
             pids: place(&tree.pids),
+            dirs: tree.bases().iter().map(|b| b.join(&name)).collect(),
             memory_max: tree.memory_max,
             pids_max: tree.pids_max,
         }
     }
 
-    /// Every directory of the session (one per hierarchy in use).
-    fn dirs(&self) -> Vec<&Path> {
-        let mut dirs: Vec<&Path> = vec![];
-        let all = [
-            self.unified.as_deref(),
-            self.memory.as_ref().map(|(_, d)| d.as_path()),
-            self.pids.as_ref().map(|(_, d)| d.as_path()),
-        ];
-        for d in all.into_iter().flatten() {
-            if !dirs.contains(&d) {
-                dirs.push(d);
-            }
-        }
-        dirs
-    }
-
-    pub fn exists(&self) -> bool {
-        self.dirs().iter().any(|d| d.exists())
-    }
-
     /// The `cgroup.procs` files the worker writes itself into.
     pub fn procs_files(&self) -> Vec<String> {
-        self.dirs()
+        self.dirs
             .iter()
             .map(|d| d.join("cgroup.procs").display().to_string())
             .collect()
@@ -60,7 +43,7 @@ impl SessionCgroup {
 
     /// Creates the groups (if missing) and (re)writes their limits. Blocking.
     pub fn create(&self) -> std::io::Result<()> {
-        for d in self.dirs() {
+        for d in &self.dirs {
             std::fs::create_dir_all(d)?;
         }
         if let Some((version, dir)) = &self.memory {
@@ -112,7 +95,7 @@ impl SessionCgroup {
     /// Pids in any of the groups.
     pub fn members(&self) -> Vec<i32> {
         let mut pids = vec![];
-        for d in self.dirs() {
+        for d in &self.dirs {
             if let Ok(text) = std::fs::read_to_string(d.join("cgroup.procs")) {
                 pids.extend(
                     text.split_whitespace()
@@ -125,9 +108,16 @@ impl SessionCgroup {
         pids
     }
 
+    /// [`SessionCgroup::kill`], then [`SessionCgroup::remove`]: nothing of the session may run
+    /// there any more. Blocking.
+    pub fn kill_and_remove(&self) {
+        self.kill();
+        self.remove();
+    }
+
     /// Removes the (empty) groups. Blocking.
     pub fn remove(&self) {
-        for d in self.dirs() {
+        for d in &self.dirs {
             if let Err(e) = std::fs::remove_dir(d) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!(cgroup = %d.display(), error = %e, "could not remove a session cgroup");

@@ -192,11 +192,7 @@ pub async fn spawn_into(
     let spawned = zygote.spawn_worker(&policy, ws, &env).await;
     if let (Err(_), Some(cg)) = (&spawned, cgroup) {
         // Nothing of the session may run there now; an empty group is not left behind.
-        let _ = tokio::task::spawn_blocking(move || {
-            cg.kill();
-            cg.remove();
-        })
-        .await;
+        let _ = tokio::task::spawn_blocking(move || cg.kill_and_remove()).await;
     }
     spawned
 }
