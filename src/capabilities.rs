@@ -20,6 +20,8 @@ pub struct SandboxReport {
     pub cgroup: crate::cgroups::CgroupReport,
     pub required: Vec<String>,
     pub warnings: Vec<String>,
+    /// Whether the shared directories were taken away from session uids (set after the probe).
+    pub shared_dirs: crate::os::shared_dirs::LockReport,
 }
 
 /// Runs the probe in a helper process (`<this binary> --sandbox-probe <uid>`): forking the
@@ -84,7 +86,9 @@ pub fn assess(
         );
     }
     if caps.landlock_abi == 0 || !config.landlock {
-        warnings.push("no Landlock: filesystem isolation relies on uids and permissions; /tmp and /dev/shm are shared".to_string());
+        warnings.push(
+            "no Landlock: filesystem isolation relies on uids and permissions".to_string(),
+        );
     }
     if !cgroup.enabled {
         warnings.push(format!(
@@ -98,5 +102,6 @@ pub fn assess(
         cgroup,
         required: config.sandbox_require.clone(),
         warnings,
+        shared_dirs: Default::default(),
     })
 }

@@ -20,6 +20,18 @@ impl From<Network> for NetworkPolicy {
     }
 }
 
+/// Whether the server takes the shared directories away from session uids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LockSharedDirs {
+    /// Lock where sessions get no private mount namespace and the server runs as root in a
+    /// container (its `/tmp` is its own): Fargate, Docker.
+    Auto,
+    /// Always lock (as root): for a host or namespace dedicated to the service.
+    True,
+    /// Never lock.
+    False,
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "dynamic-executor",
@@ -195,6 +207,22 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_SESSION_PIDS_MAX", default_value_t = 128)]
     pub session_pids_max: u64,
 
+    /// Take the shared world-writable directories (`EXECUTOR_SHARED_PATHS`) away from session
+    /// uids at start (`o-rw`; put back at shutdown), so that they are no meeting place between
+    /// sessions and no disk outside the quota. Code that hardcodes `/tmp` then gets
+    /// PermissionError; every temp-dir convention already points into the workspace.
+    #[arg(long, env = "EXECUTOR_LOCK_SHARED_DIRS", value_enum, default_value = "auto")]
+    pub lock_shared_dirs: LockSharedDirs,
+
+    /// The shared paths locked (and scrubbed of a uid's leftovers before the uid is reused).
+    #[arg(
+        long,
+        env = "EXECUTOR_SHARED_PATHS",
+        value_delimiter = ',',
+        default_value = "/tmp,/var/tmp,/dev/shm,/dev/mqueue,/run/lock,/dev/ptmx,/dev/pts/ptmx"
+    )]
+    pub shared_paths: Vec<PathBuf>,
+
     /// Extra paths sandboxed code may read under Landlock (comma-separated).
     #[arg(long, env = "EXECUTOR_LANDLOCK_READ", value_delimiter = ',')]
     pub landlock_read: Vec<String>,
@@ -278,6 +306,14 @@ impl Config {
                 .and_then(|p| p.parent().map(|d| d.join("libdynexec_sandbox.so")))
                 .unwrap_or_else(|| PathBuf::from("libdynexec_sandbox.so"))
         })
+    }
+
+    /// What a scrub of the shared directories must never touch: the workspaces (live ones,
+    /// and those a previous run kept) belong to session uids too.
+    pub fn scrub_exclude(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.workspace_root.clone()];
+        v.extend(self.compat_workspace.clone());
+        v
     }
 
     pub fn max_body_bytes(&self) -> usize {

@@ -35,6 +35,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         sessions::workspace::init_root(&dirs.workspace_root)?;
         std::fs::create_dir_all(&dirs.mpl_cache_dir)?;
         kill_leftovers(&dirs);
+        scrub_leftovers(&dirs);
         Ok::<_, std::io::Error>(())
     })
     .await
@@ -51,7 +52,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         })
     );
     let cgroup = cgroup.map_err(std::io::Error::other)?;
-    let sandbox = match capabilities::assess(&config, caps, cgroup) {
+    let mut sandbox = match capabilities::assess(&config, caps, cgroup) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "refusing to start");
@@ -60,6 +61,17 @@ pub async fn run(config: Config) -> std::io::Result<()> {
             return Err(std::io::Error::other(e));
         }
     };
+    let lock_config = config.clone();
+    let (shared_lock, report) = tokio::task::spawn_blocking(move || lock_shared_dirs(&lock_config))
+        .await
+        .map_err(std::io::Error::other)?;
+    if !report.locked && !sandbox_policy::namespaces_usable(&config, unsafe { libc::geteuid() } == 0) {
+        sandbox.warnings.push(format!(
+            "/tmp, /dev/shm and the other shared directories are shared between sessions: {}",
+            report.reason
+        ));
+    }
+    sandbox.shared_dirs = report;
     for w in &sandbox.warnings {
         tracing::warn!(warning = %w, "sandbox degraded");
     }
@@ -73,7 +85,11 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         .into();
     tracing::info!(addr = %addr, instance_id = %instance_id, "listening");
     let zygote = zygote::Zygote::start(config.clone());
-    let sessions = sessions::SessionManager::new(config.clone(), zygote.clone());
+    let sessions = sessions::SessionManager::new(
+        config.clone(),
+        zygote.clone(),
+        sandbox.shared_dirs.locked,
+    );
     let compat = compat::Compat::start(config.clone(), sessions.clone(), zygote.clone());
     let exit = compat.shutdown.clone();
     let state = http::AppState {
@@ -90,8 +106,73 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         .await?;
     tracing::info!("shutting down: stopping sessions (their files stay)");
     sessions.stop_all().await;
-    let _ = tokio::task::spawn_blocking(cgroups::shutdown).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        cgroups::shutdown();
+        shared_lock.release();
+    })
+    .await;
     Ok(())
+}
+
+/// Takes the shared directories away from session uids where sessions have no private mount
+/// namespace and the directories are the service's own (see `EXECUTOR_LOCK_SHARED_DIRS`).
+fn lock_shared_dirs(config: &Config) -> (os::shared_dirs::Lock, os::shared_dirs::LockReport) {
+    use config::LockSharedDirs;
+    use os::shared_dirs::{in_container, Lock, LockReport};
+    let root = unsafe { libc::geteuid() } == 0;
+    let private_tmp = sandbox_policy::namespaces_usable(config, root);
+    let (lock, reason) = match config.lock_shared_dirs {
+        _ if !root => (false, "not root: nothing to lock with, and sessions share our uid"),
+        LockSharedDirs::False => (false, "EXECUTOR_LOCK_SHARED_DIRS=false"),
+        LockSharedDirs::True => (true, "EXECUTOR_LOCK_SHARED_DIRS=true"),
+        LockSharedDirs::Auto if private_tmp => (
+            false,
+            "not needed: each session has a private /tmp and /dev/shm (mount namespace)",
+        ),
+        LockSharedDirs::Auto if in_container() => (
+            true,
+            "no mount namespaces, and the directories are this container's own",
+        ),
+        LockSharedDirs::Auto => (
+            false,
+            "no mount namespaces, but not in a container: the host's /tmp is not ours to lock (EXECUTOR_LOCK_SHARED_DIRS=true forces it)",
+        ),
+    };
+    if !lock {
+        return (
+            Lock::default(),
+            LockReport {
+                locked: false,
+                reason: reason.into(),
+                paths: vec![],
+            },
+        );
+    }
+    let (held, paths) = Lock::apply(&config.shared_paths);
+    tracing::info!(paths = ?paths, "shared directories locked for session uids");
+    (
+        held,
+        LockReport {
+            locked: true,
+            reason: reason.into(),
+            paths,
+        },
+    )
+}
+
+/// Files and SysV IPC objects that pool uids of a previous run left in the shared places: a
+/// new session with the same uid must not find them.
+fn scrub_leftovers(config: &Config) {
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let range = config.uid_base..config.uid_base.saturating_add(config.uid_count);
+    let owned = |u: u32| range.contains(&u);
+    let files = os::shared_dirs::scrub_files(&config.shared_paths, &config.scrub_exclude(), &owned);
+    let ipc = os::shared_dirs::scrub_sysv(&owned);
+    if files.removed > 0 || ipc > 0 || !files.complete {
+        tracing::warn!(files = files.removed, sysv_ipc = ipc, complete = files.complete, "removed what sandboxed uids of a previous run left behind");
+    }
 }
 
 /// Processes of pool uids left by a previous run (a crash) would share uids with new sessions.

@@ -2,7 +2,9 @@
 
 use crate::config::Config;
 use crate::zygote::{Zygote, ZygoteState};
-use dynexec_sandbox::{LandlockPolicy, NamespacePolicy, NetworkPolicy, Policy, RlimitPolicy};
+use dynexec_sandbox::{
+    LandlockPolicy, NamespacePolicy, NetworkPolicy, Policy, RlimitPolicy, SeccompExtras,
+};
 use std::path::Path;
 
 /// What sandboxed code may read: the system, the Python installation, the fonts and caches it
@@ -49,6 +51,8 @@ pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote, workspace
         ZygoteState::Warm(info) => Some(info.pid),
         _ => None,
     };
+    let cgroup = uid.and_then(crate::cgroups::session);
+    let memory_bounded = cgroup.as_ref().is_some_and(|c| c.memory_max().is_some());
     Policy {
         // 0-2 stdio, 3 the session channel.
         keep_fds_below: 4,
@@ -67,16 +71,18 @@ pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote, workspace
         expected_parent: zygote_pid,
         landlock: config.landlock.then(|| landlock(config, workspace)),
         namespaces: namespaces(config, uid, workspace),
-        cgroup_procs: uid
-            .and_then(crate::cgroups::session)
-            .map(|c| c.procs_files())
-            .unwrap_or_default(),
+        cgroup_procs: cgroup.map(|c| c.procs_files()).unwrap_or_default(),
+        seccomp_extras: SeccompExtras {
+            // The worker lifts this itself when it got an IPC namespace.
+            deny_sysv_ipc: true,
+            deny_shared_memory: !memory_bounded,
+        },
     }
 }
 
 /// Namespaces are used where the probe found them and we can mount (root, before the uid
 /// switch).
-fn namespaces_usable(config: &Config, uid_isolation: bool) -> bool {
+pub fn namespaces_usable(config: &Config, uid_isolation: bool) -> bool {
     config.namespaces
         && uid_isolation
         && crate::capabilities::host().is_some_and(|c| c.mount_namespace)

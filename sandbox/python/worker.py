@@ -105,7 +105,17 @@ def _prepare_process(workspace, env):
     os.makedirs(tmp, exist_ok=True)
     os.environ.clear()
     os.environ.update(env)
-    os.environ.update(HOME=workspace, TMPDIR=tmp, MPLCONFIGDIR=os.path.join(workspace, ".config", "matplotlib"))
+    # Every temp-dir convention points into the workspace: the shared /tmp is no meeting place
+    # (and where the server locked it, not writable at all).
+    os.environ.update(
+        HOME=workspace,
+        TMPDIR=tmp,
+        TMP=tmp,
+        TEMP=tmp,
+        XDG_CACHE_HOME=os.path.join(workspace, ".cache"),
+        XDG_CONFIG_HOME=os.path.join(workspace, ".config"),
+        MPLCONFIGDIR=os.path.join(workspace, ".config", "matplotlib"),
+    )
     import tempfile
 
     tempfile.tempdir = None
@@ -229,13 +239,26 @@ class Session:
         exec(compiled, ns)
 
     def run_shell(self, code):
-        proc = subprocess.Popen(["/bin/sh", "-c", code], cwd=self.workspace, stdin=subprocess.DEVNULL)
+        # The code is never a process argument: /proc/<pid>/cmdline is readable by every uid,
+        # so `sh -c <code>` would show it (and any secret in it) to other sessions. It goes
+        # into a 0600 file in the session's own 0700 workspace instead.
+        script = os.path.join(self.workspace, ".tmp", f"shell-{self.exec_n}.sh")
+        fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with open(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(code)
         try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            proc.kill()
-            proc.wait()
-            raise
+            proc = subprocess.Popen(["/bin/sh", script], cwd=self.workspace, stdin=subprocess.DEVNULL)
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:
+                proc.kill()
+                proc.wait()
+                raise
+        finally:
+            try:
+                os.unlink(script)
+            except OSError:
+                pass
 
     def save_figures(self):
         plt = sys.modules.get("matplotlib.pyplot")

@@ -18,7 +18,9 @@ pub mod seccomp;
 pub mod signals;
 
 pub use error::SandboxError;
-pub use policy::{LandlockPolicy, NamespacePolicy, NetworkPolicy, Policy, Report, RlimitPolicy};
+pub use policy::{
+    LandlockPolicy, NamespacePolicy, NetworkPolicy, Policy, Report, RlimitPolicy, SeccompExtras,
+};
 
 /// Applies every layer of `policy` to the calling (single-threaded, freshly forked) process, in
 /// the order the architecture fixes. Each step fails with an error naming the step; the caller
@@ -93,7 +95,12 @@ pub fn enter(policy: &Policy) -> Result<Report, SandboxError> {
     if report.landlock != "not_enforced" && report.landlock != "off" {
         report.layers.push("landlock".into());
     }
-    seccomp::install(policy.network)?;
+    let mut extras = policy.seccomp_extras;
+    // Inside an IPC namespace SysV objects are the session's own and die with it.
+    if report.namespaces.contains("ipc") {
+        extras.deny_sysv_ipc = false;
+    }
+    seccomp::install(policy.network, &extras)?;
     report.layers.push("seccomp".into());
     report.uid = unsafe { libc::getuid() };
     Ok(report)

@@ -60,6 +60,17 @@ pub struct NamespacePolicy {
     pub keep_visible: Vec<String>,
 }
 
+/// Syscall families denied because the layer that would otherwise contain them is missing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeccompExtras {
+    /// No IPC namespace: SysV IPC objects would be host-wide.
+    #[serde(default)]
+    pub deny_sysv_ipc: bool,
+    /// No memory cgroup: shared anonymous mappings and memfds escape RLIMIT_DATA.
+    #[serde(default)]
+    pub deny_shared_memory: bool,
+}
+
 /// Everything the worker needs to sandbox itself. Computed by the server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Policy {
@@ -82,6 +93,9 @@ pub struct Policy {
     /// skips the layer.
     #[serde(default)]
     pub cgroup_procs: Vec<String>,
+    /// Extra seccomp denials for what the missing layers would have contained.
+    #[serde(default)]
+    pub seccomp_extras: SeccompExtras,
 }
 
 /// What was actually applied, reported to the server and shown to clients.

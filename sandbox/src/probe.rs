@@ -116,7 +116,7 @@ pub fn probe(test_uid: u32) -> Capabilities {
         can_switch_uid: test_uid != 0
             && in_child(|| crate::identity::switch_to(test_uid, test_uid).is_ok()),
         seccomp: in_child(|| {
-            crate::seccomp::install(NetworkPolicy::Deny).is_ok()
+            crate::seccomp::install(NetworkPolicy::Deny, &Default::default()).is_ok()
                 && unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) } == -1
                 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
         }),

@@ -5,9 +5,10 @@
 //! filter A can inspect (threads keep working, namespaces don't). On x86_64, C denies the whole
 //! x32 ABI: its syscalls share the x86_64 audit arch with numbers offset by 0x40000000, so A's
 //! rules (and seccompiler, which matches exact numbers) would not see `x32 ptrace` at all.
+//! D answers `setsid` with 0 without running it (see [`setsid_filter`]).
 
 use crate::error::SandboxError;
-use crate::policy::NetworkPolicy;
+use crate::policy::{NetworkPolicy, SeccompExtras};
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op,
     SeccompCondition as Cond, SeccompFilter, SeccompRule, TargetArch,
@@ -18,6 +19,12 @@ use std::collections::BTreeMap;
 const ARCH: TargetArch = TargetArch::x86_64;
 #[cfg(target_arch = "aarch64")]
 const ARCH: TargetArch = TargetArch::aarch64;
+
+/// Not in the libc crate's list for x86_64/aarch64.
+#[cfg(target_arch = "x86_64")]
+const SYS_IO_PGETEVENTS: i64 = 333;
+#[cfg(target_arch = "aarch64")]
+const SYS_IO_PGETEVENTS: i64 = 292;
 
 /// Syscalls denied outright, by family. Public so tests and docs can enumerate them.
 pub fn denied_syscalls() -> Vec<(&'static str, i64)> {
@@ -67,6 +74,14 @@ pub fn denied_syscalls() -> Vec<(&'static str, i64)> {
         ("reboot", libc::SYS_reboot),
         ("quotactl", libc::SYS_quotactl),
         ("vhangup", libc::SYS_vhangup),
+        // Linux AIO contexts come from one kernel-wide pool (fs.aio-max-nr): a session could
+        // use them all up for everyone; Python and the data stack never use them
+        ("io_setup", libc::SYS_io_setup),
+        ("io_destroy", libc::SYS_io_destroy),
+        ("io_submit", libc::SYS_io_submit),
+        ("io_cancel", libc::SYS_io_cancel),
+        ("io_getevents", libc::SYS_io_getevents),
+        ("io_pgetevents", SYS_IO_PGETEVENTS),
     ];
     #[cfg(target_arch = "x86_64")]
     v.extend([("iopl", libc::SYS_iopl), ("ioperm", libc::SYS_ioperm)]);
@@ -91,12 +106,72 @@ fn rule(conds: Vec<Cond>) -> SeccompRule {
     SeccompRule::new(conds).expect("static seccomp rule is valid")
 }
 
+/// SysV IPC: denied where the worker has no IPC namespace of its own, since its objects are
+/// then host-wide (a channel to other sessions, and tables that outlive the session).
+pub fn sysv_ipc_syscalls() -> Vec<(&'static str, i64)> {
+    vec![
+        ("shmget", libc::SYS_shmget),
+        ("shmat", libc::SYS_shmat),
+        ("shmdt", libc::SYS_shmdt),
+        ("shmctl", libc::SYS_shmctl),
+        ("semget", libc::SYS_semget),
+        ("semop", libc::SYS_semop),
+        ("semtimedop", libc::SYS_semtimedop),
+        ("semctl", libc::SYS_semctl),
+        ("msgget", libc::SYS_msgget),
+        ("msgsnd", libc::SYS_msgsnd),
+        ("msgrcv", libc::SYS_msgrcv),
+        ("msgctl", libc::SYS_msgctl),
+    ]
+}
+
 /// Filter A: EPERM for the denied families (and non-UNIX sockets when the network is denied).
-pub fn deny_filter(network: NetworkPolicy) -> Result<BpfProgram, SandboxError> {
+pub fn deny_filter(
+    network: NetworkPolicy,
+    extras: &SeccompExtras,
+) -> Result<BpfProgram, SandboxError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (_, nr) in denied_syscalls() {
         rules.insert(nr, vec![]);
     }
+    if extras.deny_sysv_ipc {
+        for (_, nr) in sysv_ipc_syscalls() {
+            rules.insert(nr, vec![]);
+        }
+    }
+    if extras.deny_shared_memory {
+        // Memory RLIMIT_DATA does not count: shared anonymous mappings and memfds. Without a
+        // memory cgroup nothing else would bound them. (File-backed shared mappings, such as
+        // numpy.memmap of a workspace file, stay allowed: the disk quota bounds those.)
+        rules.insert(libc::SYS_memfd_create, vec![]);
+        let shared_anon = (libc::MAP_SHARED | libc::MAP_ANONYMOUS) as u64;
+        rules.insert(
+            libc::SYS_mmap,
+            vec![rule(vec![cond(
+                3,
+                Len::Dword,
+                Op::MaskedEq(shared_anon),
+                shared_anon,
+            )])],
+        );
+    }
+    // A non-dumpable process's /proc entry belongs to root: the server finds a session's
+    // processes by the owner of /proc/<pid>, so code may not hide from it that way.
+    rules.insert(
+        libc::SYS_prctl,
+        vec![rule(vec![cond(
+            0,
+            Len::Dword,
+            Op::Eq,
+            libc::PR_SET_DUMPABLE as u64,
+        )])],
+    );
+    // kill(-1, sig) signals every process of the caller's uid: the uid-sweep helper, which
+    // briefly runs as the session's uid, would be one of them.
+    rules.insert(
+        libc::SYS_kill,
+        vec![rule(vec![cond(0, Len::Dword, Op::Eq, u32::MAX as u64)])],
+    );
     let clone_rules = CLONE_NAMESPACE_FLAGS
         .iter()
         .map(|f| rule(vec![cond(0, Len::Qword, Op::MaskedEq(*f), *f)]))
@@ -123,6 +198,17 @@ pub fn deny_filter(network: NetworkPolicy) -> Result<BpfProgram, SandboxError> {
         );
     }
     compile(rules, libc::EPERM)
+}
+
+/// Filter D: `setsid` answers 0 without running. A new session is a new scheduler autogroup
+/// (where the host uses autogroups): forking busy loops that each call setsid() would take
+/// one CPU share each from the other sessions. Refusing it would break
+/// `subprocess.Popen(start_new_session=True)`; pretending keeps such code working while the
+/// process stays in the worker's session (which the worker made before this filter).
+pub fn setsid_filter() -> Result<BpfProgram, SandboxError> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    rules.insert(libc::SYS_setsid, vec![]);
+    compile(rules, 0)
 }
 
 /// Filter B: `clone3` → ENOSYS (its flags live in memory a BPF filter cannot read).
@@ -183,12 +269,14 @@ fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<BpfProg
         .map_err(|e: seccompiler::BackendError| err(e.to_string()))
 }
 
-/// Installs both filters on the calling thread (the worker is single-threaded here).
-pub fn install(network: NetworkPolicy) -> Result<(), SandboxError> {
-    let a = deny_filter(network)?;
+/// Installs the filters on the calling thread (the worker is single-threaded here).
+pub fn install(network: NetworkPolicy, extras: &SeccompExtras) -> Result<(), SandboxError> {
+    let a = deny_filter(network, extras)?;
     let b = clone3_filter()?;
     seccompiler::apply_filter(&a).map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
     seccompiler::apply_filter(&b).map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
+    seccompiler::apply_filter(&setsid_filter()?)
+        .map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
     #[cfg(target_arch = "x86_64")]
     seccompiler::apply_filter(&x32_filter())
         .map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;

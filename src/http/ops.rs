@@ -48,6 +48,7 @@ async fn info(State(s): State<AppState>) -> Json<Value> {
             "warnings": s.sandbox.warnings,
             "required": s.sandbox.required,
             "cgroup": s.sandbox.cgroup,
+            "shared_dirs": s.sandbox.shared_dirs,
             "capabilities": caps,
         },
         "limits": {

@@ -2,4 +2,5 @@
 
 pub mod fdpass;
 pub mod procs;
+pub mod shared_dirs;
 pub mod sweep;

@@ -10,14 +10,45 @@ use std::time::{Duration, Instant};
 
 /// Signals every process of `uid` (except the helper itself) with `sig`, from a forked helper
 /// that runs as `uid`. Blocking: call it from a blocking thread.
+///
+/// While the helper runs as `uid`, the session's code could kill it (seccomp denies the
+/// `kill(-1)` that would do it blindly, but a targeted kill is allowed). A helper that died
+/// of a signal is not a failure to give up on: root needs no helper to signal one pid, so
+/// every process of the uid that can be seen is signalled directly, and the helper tries
+/// again; the uid is never left unfreeable.
 pub fn signal_uid(uid: u32, sig: libc::c_int) -> std::io::Result<()> {
+    for _ in 0..16 {
+        match helper_signal(uid, sig)? {
+            HelperEnd::Done => return Ok(()),
+            HelperEnd::Killed(by) => {
+                tracing::warn!(uid, signal = by, "the uid-sweep helper was killed; signalling the uid's processes directly, then again");
+                for pid in procs::of_uid(uid) {
+                    // SAFETY: kill has no memory preconditions.
+                    unsafe { libc::kill(pid, sig) };
+                }
+            }
+        }
+    }
+    Err(std::io::Error::other(
+        "the uid-sweep helper kept being killed",
+    ))
+}
+
+enum HelperEnd {
+    Done,
+    Killed(i32),
+}
+
+fn helper_signal(uid: u32, sig: libc::c_int) -> std::io::Result<HelperEnd> {
     // SAFETY: after fork() in a multi-threaded process the child may only make
-    // async-signal-safe calls: it makes raw syscalls and _exit()s, nothing else.
+    // async-signal-safe calls: it makes raw syscalls and _exit()s, nothing else. Raw calls,
+    // not nix or std: their wrappers may allocate or take locks another thread held at fork.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(std::io::Error::last_os_error());
     }
     if pid == 0 {
+        // SAFETY: see above; only raw syscalls and _exit in the child.
         unsafe {
             let u = uid as libc::c_long;
             let ok = libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) == 0
@@ -31,9 +62,12 @@ pub fn signal_uid(uid: u32, sig: libc::c_int) -> std::io::Result<()> {
         }
     }
     let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer; `pid` is our child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-        Ok(())
+        Ok(HelperEnd::Done)
+    } else if libc::WIFSIGNALED(status) {
+        Ok(HelperEnd::Killed(libc::WTERMSIG(status)))
     } else {
         Err(std::io::Error::other(format!(
             "uid sweep helper failed (status {status})"

@@ -17,6 +17,8 @@ pub struct SessionManager {
     uids: Arc<Option<UidPool>>,
     pool: Arc<WarmPool>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
+    /// The shared directories are locked for session uids (nothing of theirs can be there).
+    shared_dirs_locked: bool,
     /// Ids being created right now, so two concurrent creates of one id cannot both win.
     /// (The value: whether the session being created is pinned.)
     reserved: Mutex<HashMap<String, bool>>,
@@ -41,7 +43,11 @@ pub fn validate_id(id: &str) -> ApiResult<()> {
 }
 
 impl SessionManager {
-    pub fn new(config: Arc<Config>, zygote: Arc<Zygote>) -> Arc<SessionManager> {
+    pub fn new(
+        config: Arc<Config>,
+        zygote: Arc<Zygote>,
+        shared_dirs_locked: bool,
+    ) -> Arc<SessionManager> {
         let uids = if unsafe { libc::geteuid() } == 0 {
             Some(UidPool::new(config.uid_base, config.uid_count))
         } else {
@@ -58,6 +64,7 @@ impl SessionManager {
             uids: uids.clone(),
             pool: pool.clone(),
             sessions: RwLock::new(HashMap::new()),
+            shared_dirs_locked,
             reserved: Mutex::new(HashMap::new()),
         });
         if config.warm_workers > 0 {
@@ -150,7 +157,7 @@ impl SessionManager {
                 .map_err(ApiError::Unavailable),
         };
         let result = prepared.map(|p| {
-            let session = Arc::new(Session::new(id.clone(), p, pinned));
+            let session = Arc::new(Session::new(id.clone(), p, pinned, self.shared_dirs_locked));
             self.sessions
                 .write()
                 .unwrap()
@@ -175,16 +182,41 @@ impl SessionManager {
     async fn close(&self, session: Arc<Session>) {
         let uid_free = session.close().await;
         if let (Some(pool), Some(uid)) = (self.uids.as_ref(), session.uid) {
-            if uid_free {
-                pool.release(uid);
-            } else {
+            if !uid_free {
                 tracing::error!(
                     uid,
                     "processes of a closed session remain; its uid stays out of the pool"
                 );
+            } else if self.scrub(uid).await {
+                pool.release(uid);
             }
         }
         tracing::info!(session = %session.id, "session closed");
+    }
+
+    /// Removes what `uid` still owns outside its workspace (files in the shared directories,
+    /// SysV IPC objects). True when provably nothing is left, so the uid may be reused.
+    async fn scrub(&self, uid: u32) -> bool {
+        let (paths, exclude) = (self.config.shared_paths.clone(), self.config.scrub_exclude());
+        let done = tokio::task::spawn_blocking(move || {
+            let owned = |u: u32| u == uid;
+            let files = crate::os::shared_dirs::scrub_files(&paths, &exclude, &owned);
+            let ipc = crate::os::shared_dirs::scrub_sysv(&owned);
+            (files, ipc)
+        })
+        .await;
+        match done {
+            Ok((files, ipc)) => {
+                if files.removed > 0 || ipc > 0 {
+                    tracing::info!(uid, files = files.removed, sysv_ipc = ipc, "removed what a closed session left outside its workspace");
+                }
+                if !files.complete {
+                    tracing::error!(uid, "could not prove the shared directories clean of a closed session's files; its uid stays out of the pool");
+                }
+                files.complete
+            }
+            Err(_) => false,
+        }
     }
 
     /// Closes sessions idle past the TTL (never one mid-execution) or older than the lifetime.

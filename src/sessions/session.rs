@@ -29,8 +29,12 @@ pub struct Session {
     pub created_instant: Instant,
     last_used: Mutex<Instant>,
     last_used_wall: Mutex<SystemTime>,
-    /// Held for the whole of an execution: one execution at a time per session.
-    worker: tokio::sync::Mutex<Option<Worker>>,
+    /// Held for the whole of an execution (and the outside check after it): one execution at
+    /// a time per session.
+    worker: Arc<tokio::sync::Mutex<Option<Worker>>>,
+    /// The check after an execution holds the worker: a new execution waits for it rather
+    /// than being refused as busy.
+    checking: Arc<AtomicBool>,
     cancel: Arc<Notify>,
     meta: Mutex<Meta>,
     history: Mutex<VecDeque<Arc<ExecutionResult>>>,
@@ -44,6 +48,8 @@ pub struct Session {
     over_quota: AtomicBool,
     /// Kept for the life of the process (the compat session): never reaped, never deleted.
     pub pinned: bool,
+    /// The server took the shared directories away from session uids.
+    shared_dirs_locked: bool,
 }
 
 #[derive(Default)]
@@ -87,7 +93,12 @@ pub struct Executed {
 }
 
 impl Session {
-    pub fn new(id: String, prepared: warm_pool::Prepared, pinned: bool) -> Session {
+    pub fn new(
+        id: String,
+        prepared: warm_pool::Prepared,
+        pinned: bool,
+        shared_dirs_locked: bool,
+    ) -> Session {
         let meta = Meta {
             worker_pid: prepared.worker.pid,
             sandbox: prepared.worker.sandbox.clone(),
@@ -101,7 +112,8 @@ impl Session {
             created_instant: Instant::now(),
             last_used: Mutex::new(Instant::now()),
             last_used_wall: Mutex::new(SystemTime::now()),
-            worker: tokio::sync::Mutex::new(Some(prepared.worker)),
+            worker: Arc::new(tokio::sync::Mutex::new(Some(prepared.worker))),
+            checking: Arc::new(AtomicBool::new(false)),
             cancel: Arc::new(Notify::new()),
             meta: Mutex::new(meta),
             history: Mutex::new(VecDeque::new()),
@@ -111,6 +123,7 @@ impl Session {
             closed: AtomicBool::new(false),
             over_quota: AtomicBool::new(false),
             pinned,
+            shared_dirs_locked,
         }
     }
 
@@ -151,10 +164,15 @@ impl Session {
             ) {
                 warnings.push("no Landlock: filesystem isolation relies on uids and permissions");
             }
-            if !matches!(o.get("namespaces").and_then(Value::as_str), Some(n) if n.contains("mount"))
-            {
-                warnings.push("no private namespaces: /tmp and /dev/shm are the host's (Landlock, when enforced, keeps them out of reach)");
+            let private_tmp = matches!(o.get("namespaces").and_then(Value::as_str), Some(n) if n.contains("mount"));
+            if !private_tmp && !self.shared_dirs_locked {
+                warnings.push("no private namespaces and shared directories not locked: /tmp and /dev/shm are the host's (Landlock, when enforced, keeps them out of reach)");
             }
+            o.insert("shared_tmp".into(), json!(match (private_tmp, self.shared_dirs_locked) {
+                (true, _) => "private",
+                (false, true) => "locked",
+                (false, false) => "shared",
+            }));
             let joined = o
                 .get("layers")
                 .and_then(Value::as_array)
@@ -194,12 +212,12 @@ impl Session {
         config: &Config,
         zygote: &Zygote,
     ) -> ApiResult<Executed> {
-        let mut slot = if spec.wait_if_busy {
-            self.worker.lock().await
-        } else {
-            self.worker
-                .try_lock()
-                .map_err(|_| ApiError::SessionBusy(self.id.clone()))?
+        let mut slot = match self.worker.clone().try_lock_owned() {
+            Ok(slot) => slot,
+            Err(_) if spec.wait_if_busy || self.checking.load(Ordering::SeqCst) => {
+                self.worker.clone().lock_owned().await
+            }
+            Err(_) => return Err(ApiError::SessionBusy(self.id.clone())),
         };
         if self.closed.load(Ordering::SeqCst) {
             return Err(ApiError::SessionNotFound(self.id.clone()));
@@ -208,7 +226,42 @@ impl Session {
         let result = self.execute_locked(&mut slot, spec, config, zygote).await;
         self.set_busy(false);
         self.touch();
+        self.pause_and_check(slot);
         result
+    }
+
+    /// Between executions nothing of the session runs, whatever the worker claims: the worker
+    /// is stopped (SIGSTOP) the moment its result is in — a daemon thread, or code that forged
+    /// a result on the channel and carries on, is frozen until the next execution — and the
+    /// server looks for processes of the session's uid other than the worker from outside
+    /// (the worker's own report of leftovers can be patched away) and kills them. The look
+    /// runs after the response is on its way, holding the worker, so the next execution
+    /// waits for it.
+    fn pause_and_check(&self, slot: tokio::sync::OwnedMutexGuard<Option<Worker>>) {
+        let Some(worker) = slot.as_ref() else {
+            return;
+        };
+        worker.signal(libc::SIGSTOP);
+        let (Some(uid), pid) = (self.uid, worker.pid) else {
+            return;
+        };
+        self.checking.store(true, Ordering::SeqCst);
+        let checking = self.checking.clone();
+        tokio::spawn(async move {
+            let strays =
+                tokio::task::spawn_blocking(move || crate::os::procs::others_of_uid(uid, pid))
+                    .await
+                    .unwrap_or_default();
+            if !strays.is_empty() {
+                tracing::warn!(uid, strays = ?strays, "processes outlived their execution; killing them");
+                let stopper = Stopper { uid: Some(uid) };
+                stopper.kill_children(pid).await;
+                // SAFETY: kill has no memory preconditions.
+                unsafe { libc::kill(pid, libc::SIGSTOP) };
+            }
+            drop(slot);
+            checking.store(false, Ordering::SeqCst);
+        });
     }
 
     fn set_busy(&self, busy: bool) {
@@ -264,6 +317,8 @@ impl Session {
         // Only a session that went over its quota is measured up front (until it is back under).
         let refuse =
             self.over_quota.load(Ordering::SeqCst) && executions::over_quota(&limits).await;
+        // Stopped since the last execution ended (see `pause_and_check`).
+        worker.signal(libc::SIGCONT);
         let raw = if refuse {
             executions::RawRun::refused(
                 Outcome::DiskQuota,

@@ -1,5 +1,8 @@
-//! The pool of per-session uids. A uid goes back to the pool only once no process of it is
-//! left, so a new session can never share a uid with a leftover of an old one.
+//! The pool of per-session uids. Never-used uids are handed out first, so a uid is reused only
+//! once the whole range has been used; and a uid goes back to the pool only once no process of
+//! it is left and nothing it owned in the shared directories or SysV IPC remains (the session
+//! manager scrubs before it releases), so a new session can never inherit an old one's
+//! processes, files or segments.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Mutex;
@@ -27,16 +30,15 @@ impl UidPool {
         }
     }
 
-    /// A uid no session uses; recycled ones are handed out least-recently-freed first.
+    /// A uid no session uses: a never-used one while any is left, else the least recently
+    /// freed.
     pub fn allocate(&self) -> Option<u32> {
         let mut g = self.inner.lock().unwrap();
-        let uid = match g.free.pop_front() {
-            Some(u) => u,
-            None if g.next_fresh < g.end => {
-                g.next_fresh += 1;
-                g.next_fresh - 1
-            }
-            None => return None,
+        let uid = if g.next_fresh < g.end {
+            g.next_fresh += 1;
+            g.next_fresh - 1
+        } else {
+            g.free.pop_front()?
         };
         g.in_use.insert(uid);
         Some(uid)
@@ -54,6 +56,17 @@ impl UidPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fresh_uids_before_recycled_ones() {
+        let p = UidPool::new(100, 4);
+        let a = p.allocate().unwrap();
+        p.release(a);
+        assert_eq!(p.allocate(), Some(101), "a freed uid came back while fresh ones remain");
+        assert_eq!(p.allocate(), Some(102));
+        assert_eq!(p.allocate(), Some(103));
+        assert_eq!(p.allocate(), Some(100));
+    }
 
     #[test]
     fn allocates_distinct_and_recycles_last() {
