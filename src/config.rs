@@ -127,6 +127,11 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_DISK_QUOTA_MB", default_value_t = 2048)]
     pub disk_quota_mb: u64,
 
+    /// Files and directories a session's workspace may hold (with the disk quota): past it, or
+    /// deeper than 32 levels, the workspace counts as over quota.
+    #[arg(long, env = "EXECUTOR_DISK_INODES", default_value_t = 100_000)]
+    pub disk_inodes: u64,
+
     /// Open files per worker process (RLIMIT_NOFILE).
     #[arg(long, env = "EXECUTOR_OPEN_FILES_LIMIT", default_value_t = 1024)]
     pub open_files_limit: u64,
@@ -314,6 +319,13 @@ impl Config {
         let mut v = vec![self.workspace_root.clone()];
         v.extend(self.compat_workspace.clone());
         v
+    }
+
+    pub fn quota(&self) -> crate::sessions::workspace::Quota {
+        crate::sessions::workspace::Quota {
+            bytes: self.disk_quota_mb << 20,
+            inodes: self.disk_inodes,
+        }
     }
 
     pub fn max_body_bytes(&self) -> usize {

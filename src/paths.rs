@@ -363,6 +363,87 @@ fn walk_dir(dir: &OwnedFd, prefix: Option<String>, depth: usize, out: &mut Vec<E
     }
 }
 
+/// What a workspace occupies, as the quota counts it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Every entry's allocated blocks — directories and symbolic links included — and a
+    /// regular file's apparent size where that is more (a sparse file counts for its size:
+    /// reading or hashing it costs that much).
+    pub bytes: u64,
+    /// Entries of any kind.
+    pub inodes: u64,
+    /// False when the walk stopped at `max_inodes` or at the depth limit: the tree is then at
+    /// least that large, which is itself over the quota.
+    pub complete: bool,
+}
+
+/// Counts a workspace for the quota, stopping after `max_inodes` entries or `MAX_DEPTH`
+/// levels (the caller treats an incomplete count as over quota, so a tree built to be
+/// expensive to walk ends the walk early instead of costing the server a core).
+pub fn usage(root: &Path, max_inodes: u64) -> Usage {
+    let mut u = Usage {
+        complete: true,
+        ..Usage::default()
+    };
+    if let Ok(fd) = open_root(root) {
+        usage_dir(&fd, 0, max_inodes, &mut u);
+    }
+    u
+}
+
+fn usage_dir(dir: &OwnedFd, depth: usize, max_inodes: u64, u: &mut Usage) {
+    if depth > MAX_DEPTH {
+        u.complete = false;
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if u.inodes >= max_inodes {
+            u.complete = false;
+            return;
+        }
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            u.inodes += 1;
+            continue;
+        };
+        let Some(st) = lstat_at(dir.as_raw_fd(), &name) else {
+            continue;
+        };
+        u.inodes += 1;
+        let allocated = st.st_blocks as u64 * 512;
+        let kind = st.st_mode & libc::S_IFMT;
+        u.bytes += if kind == libc::S_IFREG {
+            allocated.max(st.st_size as u64)
+        } else {
+            allocated
+        };
+        if kind == libc::S_IFDIR {
+            if let Ok(sub) = openat(
+                dir.as_raw_fd(),
+                &name,
+                libc::O_DIRECTORY | libc::O_RDONLY,
+                0,
+            ) {
+                usage_dir(&sub, depth + 1, max_inodes, u);
+                if !u.complete {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn lstat_at(dir: RawFd, name: &str) -> Option<libc::stat> {
+    let c = cstr(name).ok()?;
+    // SAFETY: all-zero is a valid `stat`; the kernel fills it on success.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated and `st` a valid out-pointer; the link itself is stat'ed.
+    let rc = unsafe { libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    (rc == 0).then_some(st)
+}
+
 fn stat_at(dir: RawFd, name: &str) -> Option<libc::stat> {
     let c = cstr(name).ok()?;
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -373,6 +454,33 @@ fn stat_at(dir: RawFd, name: &str) -> Option<libc::stat> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_counts_directories_links_sparse_files_and_stops_at_the_cap() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        for i in 0..50 {
+            std::fs::create_dir(root.join(format!("d{i}"))).unwrap();
+        }
+        std::os::unix::fs::symlink("x".repeat(3000), root.join("long-link")).unwrap();
+        let sparse = std::fs::File::create(root.join("sparse")).unwrap();
+        sparse.set_len(64 << 20).unwrap();
+        let u = usage(root, 1000);
+        assert!(u.complete);
+        assert_eq!(u.inodes, 52);
+        // 50 directories' blocks, the link, and the sparse file at its apparent size
+        assert!(u.bytes >= (64 << 20) + 50 * 4096, "{u:?}");
+        let capped = usage(root, 10);
+        assert!(!capped.complete);
+        assert_eq!(capped.inodes, 10);
+        // nesting past the depth limit cannot hide anything from the count
+        let mut deep = root.join("deep");
+        for _ in 0..(MAX_DEPTH + 3) {
+            deep = deep.join("d");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        assert!(!usage(root, 1_000_000).complete);
+    }
 
     #[test]
     fn rejects_escapes() {

@@ -16,14 +16,18 @@ pub struct RunLimits {
     pub grace: Duration,
     pub output_cap: usize,
     /// The workspace and its quota in bytes, checked while the code runs.
-    pub disk_quota: Option<(std::path::PathBuf, u64)>,
+    pub disk_quota: Option<(std::path::PathBuf, crate::sessions::workspace::Quota)>,
     /// The session's cgroup, whose OOM-kill counter tells a kernel kill for memory apart from
     /// any other death.
     pub cgroup: Option<crate::cgroups::SessionCgroup>,
 }
 
-/// How often a running execution's workspace is measured against its quota.
+/// How often a running execution's workspace is measured against its quota, at most: a walk
+/// that took T waits at least `QUOTA_DUTY` × T before the next, so a tree made to be slow to
+/// walk cannot keep a core busy (the walk also runs at idle priority and stops at the inode
+/// quota).
 const QUOTA_CHECK: Duration = Duration::from_millis(500);
+const QUOTA_DUTY: u32 = 10;
 
 /// Stops a session's processes: by uid sweep when the session has its own uid, else by the
 /// worker's process tree (degraded dev mode).
@@ -154,7 +158,7 @@ pub async fn run(
     let mut ebuf = vec![0u8; 64 << 10];
     let mut result: Option<serde_json::Map<String, Value>> = None;
     // First measured one period in: short executions never pay for a walk of the workspace.
-    let mut quota_tick = tokio::time::interval_at(Instant::now() + QUOTA_CHECK, QUOTA_CHECK);
+    let mut quota_at = Instant::now() + QUOTA_CHECK;
 
     loop {
         let mut stop_for: Option<Outcome> = None;
@@ -193,10 +197,12 @@ pub async fn run(
                 Phase::Killed => { worker.chan.lost = true; break; }
             },
             _ = cancel.notified(), if phase == Phase::Running => stop_for = Some(Outcome::Cancelled),
-            _ = quota_tick.tick(), if phase == Phase::Running && limits.disk_quota.is_some() => {
+            _ = sleep_until(quota_at), if phase == Phase::Running && limits.disk_quota.is_some() => {
+                let t0 = Instant::now();
                 if over_quota(limits).await {
                     stop_for = Some(Outcome::DiskQuota);
                 }
+                quota_at = Instant::now() + QUOTA_CHECK.max(t0.elapsed() * QUOTA_DUTY);
             }
         }
         if let (Some(why), Phase::Running) = (stop_for, &phase) {
@@ -225,7 +231,7 @@ pub async fn over_quota(limits: &RunLimits) -> bool {
     let Some((ws, quota)) = limits.disk_quota.clone() else {
         return false;
     };
-    tokio::task::spawn_blocking(move || crate::sessions::workspace::disk_usage(&ws) > quota)
+    tokio::task::spawn_blocking(move || quota.exceeded(&ws, 0))
         .await
         .unwrap_or(false)
 }
@@ -394,12 +400,16 @@ fn output_error(limits: &RunLimits) -> ErrorInfo {
 }
 
 pub fn quota_error(limits: &RunLimits) -> ErrorInfo {
-    let quota = limits.disk_quota.as_ref().map(|(_, q)| *q).unwrap_or(0);
+    let (bytes, inodes) = limits
+        .disk_quota
+        .as_ref()
+        .map(|(_, q)| (q.bytes, q.inodes))
+        .unwrap_or((0, 0));
     ErrorInfo {
         kind: "DiskQuotaError".into(),
         message: format!(
-            "the workspace uses more than its {} MiB disk quota; delete files to continue",
-            quota >> 20
+            "the workspace uses more than its disk quota ({} MiB, {inodes} files and directories); delete files to continue",
+            bytes >> 20
         ),
         line: None,
         traceback: String::new(),

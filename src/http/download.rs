@@ -84,7 +84,7 @@ pub async fn serve(
         let sha = match s.cached_hash(&rel.as_string(), key) {
             Some(h) => h,
             None => {
-                let h = artifacts::sha256_hex(&mut file)?;
+                let h = crate::os::idle::run(|| artifacts::sha256_hex(&mut file))?;
                 file.seek(SeekFrom::Start(0))?;
                 s.store_hash(&rel.as_string(), key, h.clone());
                 h

@@ -310,8 +310,7 @@ impl Session {
             timeout: spec.timeout,
             grace: Duration::from_millis(config.kill_grace_ms),
             output_cap: config.output_cap_bytes,
-            disk_quota: (config.disk_quota_mb > 0)
-                .then(|| (self.workspace.clone(), config.disk_quota_mb << 20)),
+            disk_quota: (config.disk_quota_mb > 0).then(|| (self.workspace.clone(), config.quota())),
             cgroup: self.uid.and_then(crate::cgroups::session),
         };
         // Only a session that went over its quota is measured up front (until it is back under).

@@ -39,10 +39,14 @@ pub async fn upload(
     let owner = session.uid;
     let r = rel.clone();
     let size = body.len();
-    let quota = s.config.disk_quota_mb;
+    let (limited, quota, mb) = (
+        s.config.disk_quota_mb > 0,
+        s.config.quota(),
+        s.config.disk_quota_mb,
+    );
     let sha = tokio::task::spawn_blocking(move || -> ApiResult<String> {
-        if quota > 0 && crate::sessions::workspace::disk_usage(&ws) + size as u64 > quota << 20 {
-            return Err(ApiError::DiskQuota(quota));
+        if limited && quota.exceeded(&ws, size as u64) {
+            return Err(ApiError::DiskQuota(mb));
         }
         paths::write_atomic(&ws, &r, &body, owner)?;
         Ok(crate::artifacts::sha256_hex(&body[..])?)
