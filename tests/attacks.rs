@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{eventually, is_root, processes_of_uid, Server};
+use common::{eventually, is_root, processes_of_uid, strs, Server};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -629,4 +629,240 @@ fn pid_namespace_fork_bomb_and_daemon_die_with_the_timeout() {
         );
     }
     a.prints("print('alive')", "alive");
+}
+
+// ---- the production posture (issue #17): each runs in both postures (`make test` runs this
+// suite on the host's full layers and again as Fargate gives it: no namespaces, Landlock or
+// cgroups) ----
+
+impl Arena {
+    fn sandbox(&self) -> Value {
+        self.s.session_info(&self.attacker)["sandbox"].clone()
+    }
+
+    /// Whether sessions here have no memory cgroup (then shared memory is denied instead).
+    fn no_memory_cgroup(&self) -> bool {
+        !strs(&self.sandbox()["layers"]).contains(&"cgroup")
+    }
+
+    /// Starts hostile code that keeps appending to `data/beat` after its execution returns,
+    /// then checks from outside that nothing of it runs once the execution is over.
+    fn assert_nothing_runs_after(&self, r: &Value) {
+        assert_ne!(r["status"], "timeout", "{r:#}");
+        let size = || {
+            let resp =
+                self.s
+                    .get(&format!("/v1/sessions/{}/files/data/beat", self.attacker));
+            resp.bytes().map(|b| b.len()).unwrap_or(0)
+        };
+        std::thread::sleep(Duration::from_millis(400));
+        let first = size();
+        std::thread::sleep(Duration::from_millis(800));
+        assert_eq!(size(), first, "code kept running after its execution returned");
+    }
+}
+
+#[test]
+fn shell_code_is_never_a_process_argument() {
+    let a = Arena::new();
+    let (client, url) = (
+        a.s.client.clone(),
+        a.s.url(&format!("/v1/sessions/{}/executions", a.canary)),
+    );
+    let bg = std::thread::spawn(move || {
+        client
+            .post(url)
+            .json(&json!({"code": "export T=SECRET_TOKEN_4711; sleep 2", "language": "shell"}))
+            .send()
+            .unwrap()
+            .json::<Value>()
+            .unwrap()
+    });
+    let r = a.attack("import os, time\nfound = set()\nend = time.time() + 1.5\nwhile time.time() < end:\n    for p in os.listdir('/proc'):\n        try:\n            c = open(f'/proc/{p}/cmdline', 'rb').read()\n        except OSError:\n            continue\n        if b'SECRET_TOKEN' in c:\n            found.add(c)\nprint(sorted(found))");
+    assert_eq!(r["stdout"], "[]\n", "{r:#}");
+    assert_eq!(bg.join().unwrap()["status"], "ok");
+}
+
+#[test]
+fn a_squatted_shared_name_is_no_channel() {
+    let a = Arena::new();
+    // The attacker plants a world-writable file (and a FIFO) under the names the canary uses.
+    a.attack("import os\nfor p in ('/tmp/report.csv', '/dev/shm/report.csv'):\n    try:\n        open(p, 'w').close(); os.chmod(p, 0o666)\n    except OSError as e:\n        print(type(e).__name__)\ntry:\n    os.mkfifo('/tmp/pipe', 0o666)\nexcept OSError as e:\n    print(type(e).__name__)");
+    // The canary's code hardcodes /tmp: with the directory locked it is refused outright.
+    a.s.exec(
+        &a.canary,
+        "for p in ('/tmp/report.csv', '/dev/shm/report.csv'):\n    try:\n        open(p, 'w').write('canary numbers')\n    except OSError:\n        pass",
+    );
+    let stolen = a.attack("out = []\nfor p in ('/tmp/report.csv', '/dev/shm/report.csv'):\n    try:\n        out.append(open(p).read())\n    except OSError:\n        pass\nprint(out)");
+    assert!(
+        !stolen["stdout"]
+            .as_str()
+            .unwrap_or("")
+            .contains("canary numbers"),
+        "the attacker read what the canary wrote: {stolen:#}"
+    );
+    let where_tmp = a.sandbox()["shared_tmp"].clone();
+    assert!(
+        where_tmp == "private" || where_tmp == "locked",
+        "sessions share /tmp: {where_tmp}"
+    );
+}
+
+#[test]
+fn temp_files_land_in_the_workspace() {
+    let a = Arena::new();
+    let out = a.s.run_ok(
+        &a.attacker,
+        "import os, tempfile\nws = os.getcwd()\nprint(all(os.environ[k].startswith(ws) for k in ('TMPDIR', 'TMP', 'TEMP')), tempfile.gettempdir().startswith(ws))",
+    );
+    assert_eq!(out.trim(), "True True");
+}
+
+#[test]
+fn sysv_ipc_is_no_channel() {
+    let a = Arena::new();
+    let create = "import ctypes\nl = ctypes.CDLL(None, use_errno=True)\nprint(l.shmget(0x4711, 4096, 0o1000 | 0o666), ctypes.get_errno())";
+    let made = a.attack(create);
+    let private_ipc = a.sandbox()["namespaces"]
+        .as_str()
+        .unwrap_or("")
+        .contains("ipc");
+    if !private_ipc {
+        assert_eq!(made["stdout"], "-1 1\n", "SysV IPC without an IPC namespace: {made:#}");
+    }
+    let seen = a.s.run_ok(&a.canary, "import ctypes\nl = ctypes.CDLL(None, use_errno=True)\nprint(l.shmget(0x4711, 0, 0) >= 0)");
+    assert_eq!(seen.trim(), "False", "the canary attached the attacker's segment");
+}
+
+#[test]
+fn shared_memory_beyond_the_limit_fails_the_attacker_only() {
+    let a = Arena::with(&["--session-memory-mb", "512"]);
+    let code = "import mmap\nm = mmap.mmap(-1, 1 << 30)\nfor i in range(0, 1 << 30, 4096):\n    m[i] = 1\nprint('allocated')";
+    let r = a.attack_with(json!({"code": code, "timeout_s": 60}));
+    if a.no_memory_cgroup() {
+        assert_eq!(r["error"]["type"], "PermissionError", "{r:#}");
+        a.failed("import os\nos.memfd_create('x')", "PermissionError");
+    } else {
+        assert_eq!(r["status"], "oom", "{r:#}");
+    }
+}
+
+#[test]
+fn ptys_are_out_of_reach() {
+    let a = Arena::new();
+    a.failed("import os\nos.openpty()", "PermissionError");
+}
+
+#[test]
+fn setsid_makes_no_new_scheduling_group() {
+    let a = Arena::new();
+    a.prints(
+        "import os\npid = os.fork()\nif pid == 0:\n    os.setsid()\n    os._exit(0 if os.getsid(0) == os.getsid(os.getppid()) else 1)\nprint(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))",
+        "0",
+    );
+    // and the usual way to ask for it keeps working
+    a.prints(
+        "import subprocess\nprint(subprocess.run(['true'], start_new_session=True).returncode)",
+        "0",
+    );
+}
+
+denied!(syscall_io_setup, 206, "1, ctypes.byref(ctypes.c_ulong(0))");
+denied!(syscall_kill_everything_of_the_uid, 62, "-1, 0");
+denied!(syscall_prctl_set_dumpable, 157, "4, 0, 0, 0, 0");
+
+#[test]
+fn a_patched_reaper_does_not_keep_a_child_alive() {
+    let a = Arena::new();
+    let r = a.attack("import sys, subprocess\nsys.modules['worker']._reap_children = lambda: False\nsubprocess.Popen(['/bin/sh', '-c', 'while :; do echo x >> data/beat; sleep 0.05; done'])");
+    a.assert_nothing_runs_after(&r);
+}
+
+#[test]
+fn a_daemon_thread_does_not_run_between_executions() {
+    let a = Arena::new();
+    let r = a.attack("import threading, time\ndef beat():\n    while True:\n        open('data/beat', 'a').write('x')\n        time.sleep(0.05)\nthreading.Thread(target=beat, daemon=True).start()\ntime.sleep(0.2)");
+    a.assert_nothing_runs_after(&r);
+    a.prints("print('next execution')", "next execution");
+}
+
+#[test]
+fn a_forged_result_does_not_let_code_run_on() {
+    let a = Arena::new();
+    let r = a.attack_with(json!({"code": "import os, json, time\nos.write(3, json.dumps({'ev': 'result', 'id': 'forged', 'status': 'ok', 'error': None, 'exit_code': None}).encode() + b'\\n')\nwhile True:\n    open('data/beat', 'a').write('x')\n    time.sleep(0.05)", "timeout_s": 30}));
+    a.assert_nothing_runs_after(&r);
+}
+
+#[test]
+fn killing_the_uid_sweep_helper_does_not_drain_the_pool() {
+    let a = Arena::new();
+    // A process that kills every other process of its uid it can find, as fast as it can.
+    let killer = "import os, subprocess, sys\ncode = '''\nimport os, signal\nme = os.getpid()\nwhile True:\n    try:\n        os.kill(-1, signal.SIGKILL)\n    except OSError:\n        pass\n    for p in os.listdir('/proc'):\n        if p.isdigit() and int(p) != me:\n            try:\n                if os.stat('/proc/' + p).st_uid == os.getuid():\n                    os.kill(int(p), signal.SIGKILL)\n            except OSError:\n                pass\n'''\nsubprocess.Popen([sys.executable, '-c', code])\nimport time; time.sleep(0.5)";
+    let uid = is_root().then(|| a.s.session_uid(&a.attacker));
+    a.attack_with(json!({"code": killer, "timeout_s": 5}));
+    assert_eq!(
+        a.s.client
+            .delete(a.s.url(&format!("/v1/sessions/{}", a.attacker)))
+            .send()
+            .unwrap()
+            .status(),
+        204
+    );
+    if let Some(uid) = uid {
+        assert!(
+            eventually(Duration::from_secs(5), || processes_of_uid(uid).is_empty()),
+            "processes of the deleted session survive"
+        );
+    }
+    assert!(
+        !a.s.log_text().contains("stays out of the pool"),
+        "the uid was lost to the pool:\n{}",
+        a.s.log_text()
+    );
+    // the arena's drop runs its checks on a new attacker-less server state
+    let fresh = a.s.create_session();
+    a.s.run_ok(&fresh, "print('pool fine')");
+}
+
+#[test]
+fn the_quota_counts_directories_links_and_sparse_files() {
+    let a = Arena::with(&["--disk-quota-mb", "16", "--disk-inodes", "3000"]);
+    // directories: 6000 of them exceed both the bytes (24 MiB of blocks) and the entries
+    let r = a.attack_with(json!({"code": "import os\nfor i in range(6000):\n    os.mkdir(f'data/d{i}')", "timeout_s": 60}));
+    let next = a.attack("print(1)");
+    assert_eq!(next["status"], "disk_quota", "after {r:#}: {next:#}");
+    a.s.run_ok(&a.canary, "print('unaffected')");
+}
+
+#[test]
+fn sparse_files_count_for_their_size() {
+    let a = Arena::with(&["--disk-quota-mb", "64"]);
+    let r = a.attack("f = open('artifacts/sparse.bin', 'wb')\nf.truncate(1 << 30)\nf.close()");
+    let next = a.attack("print(1)");
+    assert_eq!(next["status"], "disk_quota", "after {r:#}: {next:#}");
+}
+
+#[test]
+fn the_quota_walk_stops_at_the_inode_quota() {
+    let a = Arena::with(&["--disk-inodes", "2000"]);
+    let r = a.attack_with(json!({"code": "import os, time\nfor i in range(2500):\n    os.symlink('x' * 4000, f'data/l{i}')\ntime.sleep(5)", "timeout_s": 60}));
+    assert_eq!(r["status"], "disk_quota", "{r:#}");
+}
+
+#[test]
+fn the_posture_is_what_it_claims() {
+    let a = Arena::new();
+    let sb = a.sandbox();
+    if common::Posture::from_env() == common::Posture::Fargate {
+        let layers = strs(&sb["layers"]);
+        for absent in ["namespaces", "landlock", "cgroup"] {
+            assert!(!layers.contains(&absent), "{absent} in {layers:?}");
+        }
+        for present in ["uid", "seccomp", "rlimits", "no_new_privs"] {
+            assert!(layers.contains(&present), "{present} missing: {layers:?}");
+        }
+        assert_eq!(sb["shared_tmp"], "locked");
+        let info = a.s.get_json("/v1/info");
+        assert_eq!(info["sandbox"]["shared_dirs"]["locked"], true, "{info:#}");
+    }
 }

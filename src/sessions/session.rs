@@ -45,7 +45,9 @@ pub struct Session {
     hashes: Mutex<HashMap<String, (FileKey, String)>>,
     closed: AtomicBool,
     /// The last execution ended over the disk quota: measure before running the next one.
-    over_quota: AtomicBool,
+    over_quota: Arc<AtomicBool>,
+    /// When the last quota walk after an execution ended, and what it cost.
+    quota_walk: Arc<Mutex<(Option<Instant>, Duration)>>,
     /// Kept for the life of the process (the compat session): never reaped, never deleted.
     pub pinned: bool,
     /// The server took the shared directories away from session uids.
@@ -121,7 +123,8 @@ impl Session {
             origins: Mutex::new(HashMap::new()),
             hashes: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
-            over_quota: AtomicBool::new(false),
+            over_quota: Arc::new(AtomicBool::new(false)),
+            quota_walk: Arc::new(Mutex::new((None, Duration::ZERO))),
             pinned,
             shared_dirs_locked,
         }
@@ -226,7 +229,8 @@ impl Session {
         let result = self.execute_locked(&mut slot, spec, config, zygote).await;
         self.set_busy(false);
         self.touch();
-        self.pause_and_check(slot);
+        let quota = (config.disk_quota_mb > 0).then(|| config.quota());
+        self.pause_and_check(slot, quota);
         result
     }
 
@@ -237,22 +241,45 @@ impl Session {
     /// (the worker's own report of leftovers can be patched away) and kills them. The look
     /// runs after the response is on its way, holding the worker, so the next execution
     /// waits for it.
-    fn pause_and_check(&self, slot: tokio::sync::OwnedMutexGuard<Option<Worker>>) {
+    fn pause_and_check(
+        &self,
+        slot: tokio::sync::OwnedMutexGuard<Option<Worker>>,
+        quota: Option<crate::sessions::workspace::Quota>,
+    ) {
         let Some(worker) = slot.as_ref() else {
             return;
         };
         worker.signal(libc::SIGSTOP);
-        let (Some(uid), pid) = (self.uid, worker.pid) else {
+        let (uid, pid) = (self.uid, worker.pid);
+        // Code that wrote fast and returned before the first in-run measurement (500 ms) is
+        // measured here, so the next execution is refused if it went over.
+        let walk = quota.filter(|_| self.quota_walk_due());
+        if uid.is_none() && walk.is_none() {
             return;
-        };
+        }
         self.checking.store(true, Ordering::SeqCst);
         let checking = self.checking.clone();
+        let (over_quota, timing, ws) = (
+            self.over_quota.clone(),
+            self.quota_walk.clone(),
+            self.workspace.clone(),
+        );
         tokio::spawn(async move {
-            let strays =
-                tokio::task::spawn_blocking(move || crate::os::procs::others_of_uid(uid, pid))
-                    .await
+            let checked = tokio::task::spawn_blocking(move || {
+                let strays = uid
+                    .map(|uid| crate::os::procs::others_of_uid(uid, pid))
                     .unwrap_or_default();
-            if !strays.is_empty() {
+                let t0 = Instant::now();
+                let over = walk.map(|q| (q.exceeded(&ws, 0), t0.elapsed()));
+                (strays, over)
+            })
+            .await;
+            let (strays, over) = checked.unwrap_or_default();
+            if let Some((over, took)) = over {
+                over_quota.store(over, Ordering::SeqCst);
+                *timing.lock().unwrap() = (Some(Instant::now()), took);
+            }
+            if let (false, Some(uid)) = (strays.is_empty(), uid) {
                 tracing::warn!(uid, strays = ?strays, "processes outlived their execution; killing them");
                 let stopper = Stopper { uid: Some(uid) };
                 stopper.kill_children(pid).await;
@@ -262,6 +289,16 @@ impl Session {
             drop(slot);
             checking.store(false, Ordering::SeqCst);
         });
+    }
+
+    /// A quota walk after an execution is due when the last one is older than ten times what
+    /// it took: a workspace made to be slow to walk is measured less often, never more than
+    /// 10% of a (idle-priority) core.
+    fn quota_walk_due(&self) -> bool {
+        match *self.quota_walk.lock().unwrap() {
+            (None, _) => true,
+            (Some(at), took) => at.elapsed() >= took * 10,
+        }
     }
 
     fn set_busy(&self, busy: bool) {

@@ -84,16 +84,79 @@ fn ensure_sandbox_lib() {
     });
 }
 
+/// Where a server runs: the host as it is (every layer this machine offers), or the posture
+/// Fargate gives us — no namespaces, no cgroup delegation, no Landlock, so the shared
+/// directories are locked instead — inside a private mount namespace whose shared directories
+/// are fresh tmpfs mounts, with a private devpts and `/dev/ptmx`, so that neither the server's
+/// lock nor an attack's fill ever touches the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posture {
+    Host,
+    Fargate,
+}
+
+/// The Fargate posture's flags (a test's own flags come after them and win).
+pub const FARGATE_FLAGS: [&str; 8] = [
+    "--landlock",
+    "false",
+    "--namespaces",
+    "false",
+    "--cgroups",
+    "false",
+    "--lock-shared-dirs",
+    "true",
+];
+
+/// Mounts a private tmpfs on each shared directory and a private pty multiplexer, then execs
+/// the server (`$0 "$@"`).
+const PRIVATE_MOUNTS: &str = r#"set -e
+for d in /tmp /var/tmp /dev/shm /run/lock /dev/mqueue; do
+  [ -d "$d" ] && mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev tmpfs "$d"
+done
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts
+mknod -m 0666 /var/tmp/.ptmx c 5 2
+mount --bind /var/tmp/.ptmx /dev/ptmx
+exec "$0" "$@""#;
+
+impl Posture {
+    /// The posture `DYNEXEC_TEST_POSTURE` asks for (`make test` runs the attack suite in both).
+    pub fn from_env() -> Posture {
+        match std::env::var("DYNEXEC_TEST_POSTURE").as_deref() {
+            Ok("fargate") => Posture::Fargate,
+            _ => Posture::Host,
+        }
+    }
+}
+
+/// Test state kept outside every directory the Fargate posture replaces.
+fn state_dir(posture: Posture) -> PathBuf {
+    match posture {
+        Posture::Host => std::env::temp_dir(),
+        Posture::Fargate => {
+            let d = PathBuf::from("/var/lib/dynamic-executor-tests");
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o711)).unwrap();
+            d
+        }
+    }
+}
+
 impl Server {
     pub fn start() -> Server {
         Server::start_with(&[], &[])
     }
 
-    /// Starts the binary with extra flags and environment, and waits until the zygote is warm.
-    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let s = Server::spawn(args, env);
+    /// Starts a server in the given posture and waits until the zygote is warm.
+    pub fn start_in(posture: Posture, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let s = Server::spawn_posture(posture, args, env, None);
         s.wait_warm();
         s
+    }
+
+    /// Starts the binary with extra flags and environment (in the posture the environment asks
+    /// for), and waits until the zygote is warm.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_in(Posture::from_env(), args, env)
     }
 
     /// Starts the binary and returns as soon as it listens (the zygote may still be warming).
@@ -110,15 +173,40 @@ impl Server {
     }
 
     fn spawn_in(args: &[&str], env: &[(&str, &str)], cgroup: Option<&std::path::Path>) -> Server {
+        Server::spawn_posture(Posture::Host, args, env, cgroup)
+    }
+
+    fn spawn_posture(
+        posture: Posture,
+        args: &[&str],
+        env: &[(&str, &str)],
+        cgroup: Option<&std::path::Path>,
+    ) -> Server {
         ensure_sandbox_lib();
-        let tmp = tempfile::tempdir().unwrap();
+        assert!(
+            posture == Posture::Host || is_root(),
+            "the Fargate posture needs root (a private mount namespace)"
+        );
+        let state = state_dir(posture);
+        let tmp = tempfile::tempdir_in(&state).unwrap();
         // Session uids must be able to traverse down to their own workspace.
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
         let root = tmp.path().join("ws");
         let log = tmp.path().join("server.log");
         let (slot, uid_base) = uid_slot();
-        let mpl = std::env::temp_dir().join("dynamic-executor-test-mplcache");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dynamic-executor"));
+        let mpl = state.join("dynamic-executor-test-mplcache");
+        let bin = env!("CARGO_BIN_EXE_dynamic-executor");
+        let mut cmd = match posture {
+            Posture::Host => Command::new(bin),
+            Posture::Fargate => {
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+                    .arg(PRIVATE_MOUNTS)
+                    .arg(bin)
+                    .args(FARGATE_FLAGS);
+                c
+            }
+        };
         cmd.args(["--bind", "127.0.0.1:0", "--workspace-root"])
             .arg(&root)
             .args([
