@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs, builds, runs every test.
+# The attack suite runs twice: on every layer this host offers, and in the posture Fargate
+# gives (no namespaces, Landlock or cgroups; inside private mounts, so it needs root).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 SETUP_TEST_TOOLS=1 scripts/setup-python.sh
 # The worker loads the sandbox cdylib from beside the binary: build every workspace member.
 cargo build --workspace --bins --lib
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  cargo nextest run --workspace --no-fail-fast "$@" || status=$?
+  if [ "$(id -u)" = 0 ] && [ $# -eq 0 ]; then
+    echo "== the attack suite again, in the Fargate posture"
+    DYNEXEC_TEST_POSTURE=fargate cargo nextest run --workspace --no-fail-fast --test attacks || status=$?
+  fi
 else
-  cargo test --workspace --no-fail-fast "$@"
+  cargo test --workspace --no-fail-fast "$@" || status=$?
+  if [ "$(id -u)" = 0 ] && [ $# -eq 0 ]; then
+    echo "== the attack suite again, in the Fargate posture"
+    DYNEXEC_TEST_POSTURE=fargate cargo test --workspace --no-fail-fast --test attacks || status=$?
+  fi
 fi
+exit $status
