@@ -31,6 +31,11 @@ ENV EXECUTOR_MPL_CACHE_DIR=/var/cache/dynamic-executor/matplotlib
 RUN mkdir -p "$EXECUTOR_MPL_CACHE_DIR" \
  && MPLCONFIGDIR="$EXECUTOR_MPL_CACHE_DIR" /opt/dynamic-executor/venv/bin/python3 -c \
       "import matplotlib.font_manager as fm; assert any(f.name == 'NanumGothic' for f in fm.fontManager.ttflist)"
+# No world-writable directory in the image besides those the server locks for session uids at
+# start (EXECUTOR_SHARED_PATHS): anywhere else one would be a meeting place between sessions.
+RUN find / -xdev -type d -perm -0002 \
+      -not -path /tmp -not -path /var/tmp -not -path /run/lock -not -path /dev/shm \
+      -exec chmod o-w {} +
 # The sandbox library sits beside the binary, where the server looks for it.
 COPY --from=build /out/ /usr/local/bin/
 COPY sandbox/python /opt/dynamic-executor/sandbox

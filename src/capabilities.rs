@@ -86,9 +86,8 @@ pub fn assess(
         );
     }
     if caps.landlock_abi == 0 || !config.landlock {
-        warnings.push(
-            "no Landlock: filesystem isolation relies on uids and permissions".to_string(),
-        );
+        warnings
+            .push("no Landlock: filesystem isolation relies on uids and permissions".to_string());
     }
     if !cgroup.enabled {
         warnings.push(format!(

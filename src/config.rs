@@ -216,7 +216,12 @@ pub struct Config {
     /// uids at start (`o-rw`; put back at shutdown), so that they are no meeting place between
     /// sessions and no disk outside the quota. Code that hardcodes `/tmp` then gets
     /// PermissionError; every temp-dir convention already points into the workspace.
-    #[arg(long, env = "EXECUTOR_LOCK_SHARED_DIRS", value_enum, default_value = "auto")]
+    #[arg(
+        long,
+        env = "EXECUTOR_LOCK_SHARED_DIRS",
+        value_enum,
+        default_value = "auto"
+    )]
     pub lock_shared_dirs: LockSharedDirs,
 
     /// The shared paths locked (and scrubbed of a uid's leftovers before the uid is reused).

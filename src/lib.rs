@@ -65,7 +65,9 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     let (shared_lock, report) = tokio::task::spawn_blocking(move || lock_shared_dirs(&lock_config))
         .await
         .map_err(std::io::Error::other)?;
-    if !report.locked && !sandbox_policy::namespaces_usable(&config, unsafe { libc::geteuid() } == 0) {
+    if !report.locked
+        && !sandbox_policy::namespaces_usable(&config, unsafe { libc::geteuid() } == 0)
+    {
         sandbox.warnings.push(format!(
             "/tmp, /dev/shm and the other shared directories are shared between sessions: {}",
             report.reason
@@ -85,11 +87,8 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         .into();
     tracing::info!(addr = %addr, instance_id = %instance_id, "listening");
     let zygote = zygote::Zygote::start(config.clone());
-    let sessions = sessions::SessionManager::new(
-        config.clone(),
-        zygote.clone(),
-        sandbox.shared_dirs.locked,
-    );
+    let sessions =
+        sessions::SessionManager::new(config.clone(), zygote.clone(), sandbox.shared_dirs.locked);
     let compat = compat::Compat::start(config.clone(), sessions.clone(), zygote.clone());
     let exit = compat.shutdown.clone();
     let state = http::AppState {
@@ -171,7 +170,12 @@ fn scrub_leftovers(config: &Config) {
     let files = os::shared_dirs::scrub_files(&config.shared_paths, &config.scrub_exclude(), &owned);
     let ipc = os::shared_dirs::scrub_sysv(&owned);
     if files.removed > 0 || ipc > 0 || !files.complete {
-        tracing::warn!(files = files.removed, sysv_ipc = ipc, complete = files.complete, "removed what sandboxed uids of a previous run left behind");
+        tracing::warn!(
+            files = files.removed,
+            sysv_ipc = ipc,
+            complete = files.complete,
+            "removed what sandboxed uids of a previous run left behind"
+        );
     }
 }
 

@@ -650,15 +650,19 @@ impl Arena {
     fn assert_nothing_runs_after(&self, r: &Value) {
         assert_ne!(r["status"], "timeout", "{r:#}");
         let size = || {
-            let resp =
-                self.s
-                    .get(&format!("/v1/sessions/{}/files/data/beat", self.attacker));
+            let resp = self
+                .s
+                .get(&format!("/v1/sessions/{}/files/data/beat", self.attacker));
             resp.bytes().map(|b| b.len()).unwrap_or(0)
         };
         std::thread::sleep(Duration::from_millis(400));
         let first = size();
         std::thread::sleep(Duration::from_millis(800));
-        assert_eq!(size(), first, "code kept running after its execution returned");
+        assert_eq!(
+            size(),
+            first,
+            "code kept running after its execution returned"
+        );
     }
 }
 
@@ -728,10 +732,20 @@ fn sysv_ipc_is_no_channel() {
         .unwrap_or("")
         .contains("ipc");
     if !private_ipc {
-        assert_eq!(made["stdout"], "-1 1\n", "SysV IPC without an IPC namespace: {made:#}");
+        assert_eq!(
+            made["stdout"], "-1 1\n",
+            "SysV IPC without an IPC namespace: {made:#}"
+        );
     }
-    let seen = a.s.run_ok(&a.canary, "import ctypes\nl = ctypes.CDLL(None, use_errno=True)\nprint(l.shmget(0x4711, 0, 0) >= 0)");
-    assert_eq!(seen.trim(), "False", "the canary attached the attacker's segment");
+    let seen = a.s.run_ok(
+        &a.canary,
+        "import ctypes\nl = ctypes.CDLL(None, use_errno=True)\nprint(l.shmget(0x4711, 0, 0) >= 0)",
+    );
+    assert_eq!(
+        seen.trim(),
+        "False",
+        "the canary attached the attacker's segment"
+    );
 }
 
 #[test]
@@ -800,14 +814,7 @@ fn killing_the_uid_sweep_helper_does_not_drain_the_pool() {
     let killer = "import os, subprocess, sys\ncode = '''\nimport os, signal\nme = os.getpid()\nwhile True:\n    try:\n        os.kill(-1, signal.SIGKILL)\n    except OSError:\n        pass\n    for p in os.listdir('/proc'):\n        if p.isdigit() and int(p) != me:\n            try:\n                if os.stat('/proc/' + p).st_uid == os.getuid():\n                    os.kill(int(p), signal.SIGKILL)\n            except OSError:\n                pass\n'''\nsubprocess.Popen([sys.executable, '-c', code])\nimport time; time.sleep(0.5)";
     let uid = is_root().then(|| a.s.session_uid(&a.attacker));
     a.attack_with(json!({"code": killer, "timeout_s": 5}));
-    assert_eq!(
-        a.s.client
-            .delete(a.s.url(&format!("/v1/sessions/{}", a.attacker)))
-            .send()
-            .unwrap()
-            .status(),
-        204
-    );
+    a.s.delete_session(&a.attacker);
     if let Some(uid) = uid {
         assert!(
             eventually(Duration::from_secs(5), || processes_of_uid(uid).is_empty()),
@@ -865,4 +872,21 @@ fn the_posture_is_what_it_claims() {
         let info = a.s.get_json("/v1/info");
         assert_eq!(info["sandbox"]["shared_dirs"]["locked"], true, "{info:#}");
     }
+    // The data stack works under whatever the posture denies (BLAS, pandas, a chart, a
+    // thread pool, a subprocess, a shell).
+    let out = a.s.run_ok(
+        &a.attacker,
+        "import numpy as np, pandas as pd, matplotlib.pyplot as plt, subprocess
+from concurrent.futures import ThreadPoolExecutor
+m = np.random.rand(300, 300)
+print(round(float((m @ np.linalg.inv(m)).trace())))
+print(pd.DataFrame({'a': [1, 2, 3]}).describe().loc['mean', 'a'])
+plt.plot([1, 2]); plt.show()
+with ThreadPoolExecutor(2) as ex:
+    print(sum(ex.map(abs, [-1, -2])))
+print(subprocess.run(['echo', 'sub'], capture_output=True, text=True).stdout.strip())",
+    );
+    assert_eq!(out, "300\n2.0\n3\nsub\n");
+    let r = a.attack_with(json!({"code": "echo shell; ls artifacts", "language": "shell"}));
+    assert_eq!(r["stdout"], "shell\nfigure-1-1.png\n", "{r:#}");
 }

@@ -279,12 +279,7 @@ fn deleting_a_session_kills_its_group_and_removes_it() {
         eventually(Duration::from_secs(10), || members(&dirs[0]).len() >= 2),
         "worker and daemon should run"
     );
-    let r = s
-        .client
-        .delete(s.url(&format!("/v1/sessions/{sid}")))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    s.delete_session(&sid);
     running.join().unwrap();
     assert!(
         eventually(Duration::from_secs(10), || dirs.iter().all(|d| !d.exists())),

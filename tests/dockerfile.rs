@@ -51,6 +51,8 @@ fn dockerfile_has_what_the_runtime_needs() {
         "requirements.txt",
         "requirements-report.txt",
         "EXECUTOR_COMPAT_WORKSPACE=/app",
+        // no world-writable directory the server does not lock (docs/security.md)
+        "-perm -0002",
     ] {
         assert!(df.contains(needle), "Dockerfile lacks {needle}");
     }

@@ -6,15 +6,6 @@ mod common;
 use common::{root_or_skip, Posture, Server};
 use serde_json::json;
 
-fn delete(s: &Server, sid: &str) {
-    let r = s
-        .client
-        .delete(s.url(&format!("/v1/sessions/{sid}")))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 204);
-}
-
 #[test]
 fn fresh_uids_come_before_recycled_ones() {
     if !root_or_skip() {
@@ -23,7 +14,7 @@ fn fresh_uids_come_before_recycled_ones() {
     let s = Server::start_with(&["--warm-workers", "0"], &[]);
     let a = s.create_session();
     let old = s.session_uid(&a);
-    delete(&s, &a);
+    s.delete_session(&a);
     for _ in 0..4 {
         let sid = s.create_session();
         assert_ne!(s.session_uid(&sid), old, "a freed uid came back early");
@@ -56,7 +47,7 @@ fn a_recycled_uid_finds_nothing_of_its_last_session() {
         &a,
         "import os\nfor p in ('/tmp/leak.txt', '/dev/shm/leak.txt', '/var/tmp/leak.txt'):\n    open(p, 'w').write('secret of a')\nos.makedirs('/tmp/tree/sub')\nopen('/tmp/tree/sub/f', 'w').write('secret of a')",
     );
-    delete(&s, &a);
+    s.delete_session(&a);
     let b = s.create_session();
     assert_eq!(s.session_uid(&b), uid, "the test needs the uid recycled");
     let out = s.run_ok(

@@ -229,6 +229,81 @@ fn start_to_healthy(runs: usize) -> Vec<f64> {
     out
 }
 
+/// What the checks made after every execution cost here, each timed on its own (they run
+/// after the response is sent, holding the session until done): the scan for processes that
+/// outlived their execution, the quota walk of a workspace, and stopping and resuming a
+/// worker.
+fn check_costs(runs: usize) {
+    use dynamic_executor::os::procs::others_of_uid;
+    let procs = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|n| n.parse::<u32>().is_ok())
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    let mut scan = vec![];
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let found = others_of_uid(u32::MAX - 7, 0);
+        scan.push(t0.elapsed().as_secs_f64() * 1e6);
+        assert!(found.is_empty());
+    }
+    row(
+        &format!("after each execution: stray-process scan ({procs} processes on the host)"),
+        &mut scan,
+        "µs",
+        "—",
+    );
+    let ws = workdir("quota");
+    for i in 0..1000 {
+        let dir = ws.join(format!("d{}", i % 20));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("f{i}")), b"x").unwrap();
+    }
+    let quota = dynamic_executor::sessions::workspace::Quota {
+        bytes: 1 << 30,
+        inodes: 100_000,
+    };
+    let mut walk = vec![];
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        assert!(!quota.exceeded(&ws, 0));
+        walk.push(t0.elapsed().as_secs_f64() * 1e6);
+    }
+    row(
+        "after each execution: quota walk of a 1,020-entry workspace",
+        &mut walk,
+        "µs",
+        "—",
+    );
+    let _ = std::fs::remove_dir_all(&ws);
+    let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+    let pid = child.id() as i32;
+    let mut pause = vec![];
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        // SAFETY: signals to our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGSTOP);
+            libc::kill(pid, libc::SIGCONT);
+        }
+        pause.push(t0.elapsed().as_secs_f64() * 1e6);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    row(
+        "worker stopped between executions: SIGSTOP + SIGCONT",
+        &mut pause,
+        "µs",
+        "—",
+    );
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let n = |full: usize| if quick { (full / 5).max(3) } else { full };
@@ -303,6 +378,40 @@ fn main() {
         "≤ 0.8 ms p50",
     );
     delete(&client, &base, &sid);
+
+    // The same in the posture Fargate gives (no namespaces, Landlock or cgroups): what users
+    // there get, beside the host's full posture in the same run.
+    let fargate = start(
+        "fargate",
+        64000,
+        &[
+            "--landlock",
+            "false",
+            "--namespaces",
+            "false",
+            "--cgroups",
+            "false",
+        ],
+    );
+    let fsid = create(&client, &fargate.base);
+    for _ in 0..20 {
+        exec(&client, &fargate.base, &fsid, "print(1)");
+    }
+    let mut frt = vec![];
+    for _ in 0..n(300) {
+        let t0 = Instant::now();
+        let r = exec(&client, &fargate.base, &fsid, "print(1)");
+        frt.push(ms(t0.elapsed()));
+        assert_eq!(r["stdout"], "1\n");
+    }
+    row(
+        "`print(1)` round trip, Fargate posture (no namespaces, Landlock, cgroups)",
+        &mut frt,
+        "ms",
+        "—",
+    );
+    drop(fargate);
+    check_costs(n(200));
 
     let chart = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.bar(['과일','채소','육류','수산물','유제품'], [5, 3, 4, 2, 1])\nax.set_title('카테고리별 매출')\nplt.show()";
     let mut charts = vec![];

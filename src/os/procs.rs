@@ -70,7 +70,9 @@ pub fn others_of_uid(uid: u32, except: i32) -> Vec<i32> {
             return None;
         }
         let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        parse_status(pid, &text).filter(|p| p.uid == uid).map(|p| p.pid)
+        parse_status(pid, &text)
+            .filter(|p| p.uid == uid)
+            .map(|p| p.pid)
     })
     .collect()
 }
@@ -116,7 +118,10 @@ mod tests {
         assert!(tree(me).contains(&me));
         // SAFETY: getuid has no preconditions.
         let uid = unsafe { libc::getuid() };
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let others = others_of_uid(uid, me);
         assert!(others.contains(&(child.id() as i32)), "{others:?}");
         assert!(!others.contains(&me));

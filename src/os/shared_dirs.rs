@@ -74,7 +74,9 @@ impl Lock {
                     done.push(format!("{} {:o} -> {:o}", real.display(), mode, locked));
                     lock.restore.push((real, mode));
                 }
-                Err(e) => tracing::warn!(path = %real.display(), error = %e, "could not lock a shared path"),
+                Err(e) => {
+                    tracing::warn!(path = %real.display(), error = %e, "could not lock a shared path")
+                }
             }
         }
         (lock, done)
@@ -83,8 +85,7 @@ impl Lock {
     /// Puts every mode back (shutdown).
     pub fn release(self) {
         for (path, mode) in self.restore {
-            if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-            {
+            if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)) {
                 tracing::warn!(path = %path.display(), error = %e, "could not restore a shared path's mode");
             }
         }
@@ -172,7 +173,7 @@ impl Walk<'_> {
                 return;
             }
             let child = path.join(std::ffi::OsStr::from_bytes(&name));
-            if self.exclude.iter().any(|e| child == *e) {
+            if self.exclude.contains(&child) {
                 continue;
             }
             let Ok(st) = stat_at(fd.as_raw_fd(), &name) else {
@@ -417,7 +418,11 @@ mod tests {
         std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o755)).unwrap();
         mine(&ws_root.join("w-1"));
 
-        let got = scrub_files(&[shared.clone()], &[ws_root.clone()], &|u| u == uid);
+        let got = scrub_files(
+            std::slice::from_ref(&shared),
+            std::slice::from_ref(&ws_root),
+            &|u| u == uid,
+        );
         assert_eq!(
             got,
             Scrubbed {
@@ -464,7 +469,7 @@ mod tests {
         let d = t.path().join("shm");
         std::fs::create_dir(&d).unwrap();
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        let (lock, done) = Lock::apply(&[d.clone()]);
+        let (lock, done) = Lock::apply(std::slice::from_ref(&d));
         assert_eq!(done.len(), 1, "{done:?}");
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode(&d), 0o1771);

@@ -197,7 +197,10 @@ impl SessionManager {
     /// Removes what `uid` still owns outside its workspace (files in the shared directories,
     /// SysV IPC objects). True when provably nothing is left, so the uid may be reused.
     async fn scrub(&self, uid: u32) -> bool {
-        let (paths, exclude) = (self.config.shared_paths.clone(), self.config.scrub_exclude());
+        let (paths, exclude) = (
+            self.config.shared_paths.clone(),
+            self.config.scrub_exclude(),
+        );
         let done = tokio::task::spawn_blocking(move || {
             let owned = |u: u32| u == uid;
             let files = crate::os::shared_dirs::scrub_files(&paths, &exclude, &owned);
@@ -208,7 +211,12 @@ impl SessionManager {
         match done {
             Ok((files, ipc)) => {
                 if files.removed > 0 || ipc > 0 {
-                    tracing::info!(uid, files = files.removed, sysv_ipc = ipc, "removed what a closed session left outside its workspace");
+                    tracing::info!(
+                        uid,
+                        files = files.removed,
+                        sysv_ipc = ipc,
+                        "removed what a closed session left outside its workspace"
+                    );
                 }
                 if !files.complete {
                     tracing::error!(uid, "could not prove the shared directories clean of a closed session's files; its uid stays out of the pool");

@@ -171,11 +171,14 @@ impl Session {
             if !private_tmp && !self.shared_dirs_locked {
                 warnings.push("no private namespaces and shared directories not locked: /tmp and /dev/shm are the host's (Landlock, when enforced, keeps them out of reach)");
             }
-            o.insert("shared_tmp".into(), json!(match (private_tmp, self.shared_dirs_locked) {
-                (true, _) => "private",
-                (false, true) => "locked",
-                (false, false) => "shared",
-            }));
+            o.insert(
+                "shared_tmp".into(),
+                json!(match (private_tmp, self.shared_dirs_locked) {
+                    (true, _) => "private",
+                    (false, true) => "locked",
+                    (false, false) => "shared",
+                }),
+            );
             let joined = o
                 .get("layers")
                 .and_then(Value::as_array)
@@ -347,7 +350,8 @@ impl Session {
             timeout: spec.timeout,
             grace: Duration::from_millis(config.kill_grace_ms),
             output_cap: config.output_cap_bytes,
-            disk_quota: (config.disk_quota_mb > 0).then(|| (self.workspace.clone(), config.quota())),
+            disk_quota: (config.disk_quota_mb > 0)
+                .then(|| (self.workspace.clone(), config.quota())),
             cgroup: self.uid.and_then(crate::cgroups::session),
         };
         // Only a session that went over its quota is measured up front (until it is back under).

@@ -62,7 +62,11 @@ mod tests {
         let p = UidPool::new(100, 4);
         let a = p.allocate().unwrap();
         p.release(a);
-        assert_eq!(p.allocate(), Some(101), "a freed uid came back while fresh ones remain");
+        assert_eq!(
+            p.allocate(),
+            Some(101),
+            "a freed uid came back while fresh ones remain"
+        );
         assert_eq!(p.allocate(), Some(102));
         assert_eq!(p.allocate(), Some(103));
         assert_eq!(p.allocate(), Some(100));

@@ -379,6 +379,16 @@ impl Server {
             .unwrap()
     }
 
+    /// Deletes a session, asserting 204.
+    pub fn delete_session(&self, sid: &str) {
+        let r = self
+            .client
+            .delete(self.url(&format!("/v1/sessions/{sid}")))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 204, "delete session {sid}");
+    }
+
     pub fn session_info(&self, sid: &str) -> Value {
         self.get_json(&format!("/v1/sessions/{sid}"))
     }
