@@ -108,14 +108,31 @@ pub const FARGATE_FLAGS: [&str; 8] = [
 ];
 
 /// Mounts a private tmpfs on each shared directory and a private pty multiplexer, then execs
-/// the server (`$0 "$@"`).
+/// the server (`$0 "$@"`). What must stay reachable though it lives under one of those
+/// directories (the repository, the build: a CI clone may sit in /tmp) is held on a private
+/// tmpfs over /mnt meanwhile and bound back at its path (`DYNEXEC_KEEP`, `:`-separated).
 const PRIVATE_MOUNTS: &str = r#"set -e
-for d in /tmp /var/tmp /dev/shm /run/lock /dev/mqueue; do
+shared="/tmp /var/tmp /dev/shm /run/lock /dev/mqueue"
+mount -t tmpfs -o mode=0700 tmpfs /mnt
+i=0
+for k in $(echo "$DYNEXEC_KEEP" | tr ':' ' '); do
+  mkdir /mnt/$i && mount --bind "$k" /mnt/$i
+  i=$((i+1))
+done
+for d in $shared; do
   [ -d "$d" ] && mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev tmpfs "$d"
+done
+i=0
+for k in $(echo "$DYNEXEC_KEEP" | tr ':' ' '); do
+  for d in $shared; do
+    case "$k" in "$d"/*) mkdir -p "$k" && mount --bind /mnt/$i "$k";; esac
+  done
+  i=$((i+1))
 done
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts
 mknod -m 0666 /var/tmp/.ptmx c 5 2
 mount --bind /var/tmp/.ptmx /dev/ptmx
+unset DYNEXEC_KEEP
 exec "$0" "$@""#;
 
 impl Posture {
@@ -200,8 +217,17 @@ impl Server {
             Posture::Host => Command::new(bin),
             Posture::Fargate => {
                 let mut c = Command::new("unshare");
+                let keep = [
+                    env!("CARGO_MANIFEST_DIR").to_string(),
+                    std::path::Path::new(bin)
+                        .parent()
+                        .unwrap()
+                        .display()
+                        .to_string(),
+                ];
                 c.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
                     .arg(PRIVATE_MOUNTS)
+                    .env("DYNEXEC_KEEP", keep.join(":"))
                     .arg(bin)
                     .args(FARGATE_FLAGS);
                 c
