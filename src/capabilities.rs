@@ -5,14 +5,6 @@ use crate::config::Config;
 use dynexec_sandbox::probe::Capabilities;
 use serde::Serialize;
 
-/// What the probe found on this host, set once at startup; policies read it to pick the
-/// optional layers. (Before the probe ran, nothing optional is assumed.)
-static HOST: std::sync::OnceLock<Capabilities> = std::sync::OnceLock::new();
-
-pub fn host() -> Option<&'static Capabilities> {
-    HOST.get()
-}
-
 /// The probe's findings plus what the operator required.
 #[derive(Debug, Clone, Serialize)]
 pub struct SandboxReport {
@@ -95,7 +87,6 @@ pub fn assess(
             cgroup.problems.join("; ")
         ));
     }
-    let _ = HOST.set(caps.clone());
     Ok(SandboxReport {
         capabilities: caps,
         cgroup,

@@ -326,8 +326,8 @@ impl Config {
         v
     }
 
-    pub fn quota(&self) -> crate::sessions::workspace::Quota {
-        crate::sessions::workspace::Quota {
+    pub fn quota(&self) -> crate::paths::Quota {
+        crate::paths::Quota {
             bytes: self.disk_quota_mb << 20,
             inodes: self.disk_inodes,
         }

@@ -10,6 +10,7 @@ pub mod compat;
 pub mod config;
 pub mod error;
 pub mod executions;
+pub mod host;
 pub mod http;
 pub mod os;
 pub mod paths;
@@ -41,39 +42,48 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     .await
     .map_err(std::io::Error::other)??;
     // Independent, and both on the way to the first /health: side by side.
+    let root = unsafe { libc::geteuid() } == 0;
     let cg_config = config.clone();
     let (caps, cgroup) = tokio::join!(
         capabilities::probe(&config),
         tokio::task::spawn_blocking(move || {
             let t0 = Instant::now();
-            let report = cgroups::setup(&cg_config, unsafe { libc::geteuid() } == 0);
+            let (report, tree) = cgroups::setup(&cg_config, root);
             tracing::info!(cgroup = %serde_json::to_string(&report).unwrap_or_default(), took_ms = t0.elapsed().as_millis() as u64, "cgroups");
-            report
+            (report, tree)
         })
     );
-    let cgroup = cgroup.map_err(std::io::Error::other)?;
-    let mut sandbox = match capabilities::assess(&config, caps, cgroup) {
+    let (cgroup, tree) = cgroup.map_err(std::io::Error::other)?;
+    let mut sandbox = match capabilities::assess(&config, caps.clone(), cgroup) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "refusing to start");
             // Nothing may stay behind a refused start, the cgroup bases included.
-            let _ = tokio::task::spawn_blocking(cgroups::shutdown).await;
+            let _ = tokio::task::spawn_blocking(move || cgroups::shutdown(tree.as_ref())).await;
             return Err(std::io::Error::other(e));
         }
     };
+    let mut host = host::Host {
+        caps,
+        cgroups: tree,
+        uid_isolation: root,
+        shared_dirs_locked: false,
+    };
+    let private_tmp = sandbox_policy::namespaces_usable(&config, &host);
     let lock_config = config.clone();
-    let (shared_lock, report) = tokio::task::spawn_blocking(move || lock_shared_dirs(&lock_config))
-        .await
-        .map_err(std::io::Error::other)?;
-    if !report.locked
-        && !sandbox_policy::namespaces_usable(&config, unsafe { libc::geteuid() } == 0)
-    {
+    let (shared_lock, report) =
+        tokio::task::spawn_blocking(move || lock_shared_dirs(&lock_config, private_tmp))
+            .await
+            .map_err(std::io::Error::other)?;
+    if !report.locked && !private_tmp {
         sandbox.warnings.push(format!(
             "/tmp, /dev/shm and the other shared directories are shared between sessions: {}",
             report.reason
         ));
     }
+    host.shared_dirs_locked = report.locked;
     sandbox.shared_dirs = report;
+    let host = Arc::new(host);
     for w in &sandbox.warnings {
         tracing::warn!(warning = %w, "sandbox degraded");
     }
@@ -87,8 +97,12 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         .into();
     tracing::info!(addr = %addr, instance_id = %instance_id, "listening");
     let zygote = zygote::Zygote::start(config.clone());
-    let sessions =
-        sessions::SessionManager::new(config.clone(), zygote.clone(), sandbox.shared_dirs.locked);
+    let engine = Arc::new(sessions::Engine {
+        config: config.clone(),
+        zygote: zygote.clone(),
+        host: host.clone(),
+    });
+    let sessions = sessions::SessionManager::new(engine);
     let compat = compat::Compat::start(config.clone(), sessions.clone(), zygote.clone());
     let exit = compat.shutdown.clone();
     let state = http::AppState {
@@ -106,7 +120,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     tracing::info!("shutting down: stopping sessions (their files stay)");
     sessions.stop_all().await;
     let _ = tokio::task::spawn_blocking(move || {
-        cgroups::shutdown();
+        cgroups::shutdown(host.cgroups.as_ref());
         shared_lock.release();
     })
     .await;
@@ -115,11 +129,13 @@ pub async fn run(config: Config) -> std::io::Result<()> {
 
 /// Takes the shared directories away from session uids where sessions have no private mount
 /// namespace and the directories are the service's own (see `EXECUTOR_LOCK_SHARED_DIRS`).
-fn lock_shared_dirs(config: &Config) -> (os::shared_dirs::Lock, os::shared_dirs::LockReport) {
+fn lock_shared_dirs(
+    config: &Config,
+    private_tmp: bool,
+) -> (os::shared_dirs::Lock, os::shared_dirs::LockReport) {
     use config::LockSharedDirs;
     use os::shared_dirs::{in_container, Lock, LockReport};
     let root = unsafe { libc::geteuid() } == 0;
-    let private_tmp = sandbox_policy::namespaces_usable(config, root);
     let (lock, reason) = match config.lock_shared_dirs {
         _ if !root => (false, "not root: nothing to lock with, and sessions share our uid"),
         LockSharedDirs::False => (false, "EXECUTOR_LOCK_SHARED_DIRS=false"),

@@ -435,6 +435,23 @@ fn usage_dir(dir: &OwnedFd, depth: usize, max_inodes: u64, u: &mut Usage) {
     }
 }
 
+/// The disk quota of a workspace: bytes (see [`Usage`]) and entries.
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    pub bytes: u64,
+    pub inodes: u64,
+}
+
+impl Quota {
+    /// Whether `dir` plus `adding` more bytes is over the quota. Measured at idle CPU
+    /// priority: the walk is work the session's code causes, and must not take CPU from the
+    /// server's own threads.
+    pub fn exceeded(&self, dir: &Path, adding: u64) -> bool {
+        let u = crate::os::idle::run(|| usage(dir, self.inodes));
+        !u.complete || u.bytes.saturating_add(adding) > self.bytes || u.inodes > self.inodes
+    }
+}
+
 fn lstat_at(dir: RawFd, name: &str) -> Option<libc::stat> {
     let c = cstr(name).ok()?;
     // SAFETY: all-zero is a valid `stat`; the kernel fills it on success.

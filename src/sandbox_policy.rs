@@ -1,7 +1,8 @@
 //! The sandbox policy a session's worker enters, derived from the config.
 
+use crate::cgroups::SessionCgroup;
 use crate::config::Config;
-use crate::zygote::{Zygote, ZygoteState};
+use crate::host::Host;
 use dynexec_sandbox::{
     LandlockPolicy, NamespacePolicy, NetworkPolicy, Policy, RlimitPolicy, SeccompExtras,
 };
@@ -46,13 +47,17 @@ fn landlock(config: &Config, workspace: &Path) -> LandlockPolicy {
     }
 }
 
-pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote, workspace: &Path) -> Policy {
-    let zygote_pid = match zygote.state() {
-        ZygoteState::Warm(info) => Some(info.pid),
-        _ => None,
-    };
-    let cgroup = uid.and_then(crate::cgroups::session);
-    let memory_bounded = cgroup.as_ref().is_some_and(|c| c.memory_max().is_some());
+/// The policy of one session's worker. `zygote_pid`: the worker dies if its zygote already
+/// has (PDEATHSIG is armed after the fork).
+pub fn for_session(
+    config: &Config,
+    host: &Host,
+    uid: Option<u32>,
+    cgroup: Option<&SessionCgroup>,
+    zygote_pid: Option<i32>,
+    workspace: &Path,
+) -> Policy {
+    let memory_bounded = cgroup.is_some_and(|c| c.memory_max().is_some());
     Policy {
         // 0-2 stdio, 3 the session channel.
         keep_fds_below: 4,
@@ -70,7 +75,7 @@ pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote, workspace
         network: config.network.into(),
         expected_parent: zygote_pid,
         landlock: config.landlock.then(|| landlock(config, workspace)),
-        namespaces: namespaces(config, uid, workspace),
+        namespaces: namespaces(config, host, workspace),
         cgroup_procs: cgroup.map(|c| c.procs_files()).unwrap_or_default(),
         seccomp_extras: SeccompExtras {
             // The worker lifts this itself when it got an IPC namespace.
@@ -82,42 +87,41 @@ pub fn for_session(config: &Config, uid: Option<u32>, zygote: &Zygote, workspace
 
 /// Namespaces are used where the probe found them and we can mount (root, before the uid
 /// switch).
-pub fn namespaces_usable(config: &Config, uid_isolation: bool) -> bool {
-    config.namespaces
-        && uid_isolation
-        && crate::capabilities::host().is_some_and(|c| c.mount_namespace)
+pub fn namespaces_usable(config: &Config, host: &Host) -> bool {
+    config.namespaces && host.uid_isolation && host.caps.mount_namespace
 }
 
 /// Landlock is attempted whenever enabled; it counts as a layer where the kernel has it.
-fn landlock_usable(config: &Config) -> bool {
-    config.landlock && crate::capabilities::host().is_some_and(|c| c.landlock_abi > 0)
+fn landlock_usable(config: &Config, host: &Host) -> bool {
+    config.landlock && host.caps.landlock_abi > 0
 }
 
 /// The layers a session's worker enters on this host, in the order it enters them (what
 /// `/v1/info` shows; each session reports what it actually got).
-pub fn planned_layers(config: &Config, uid_isolation: bool) -> Vec<&'static str> {
+pub fn planned_layers(config: &Config, host: &Host) -> Vec<&'static str> {
+    let uid_isolation = host.uid_isolation;
     let mut layers = vec![];
-    if uid_isolation && crate::cgroups::in_use() {
+    if uid_isolation && host.cgroups.is_some() {
         layers.push("cgroup");
     }
     layers.extend(["fd_hygiene", "setsid", "rlimits"]);
-    if namespaces_usable(config, uid_isolation) {
+    if namespaces_usable(config, host) {
         layers.push("namespaces");
     }
     if uid_isolation {
         layers.push("uid");
     }
     layers.extend(["pdeathsig", "no_new_privs"]);
-    if landlock_usable(config) {
+    if landlock_usable(config, host) {
         layers.push("landlock");
     }
     layers.push("seccomp");
     layers
 }
 
-fn namespaces(config: &Config, uid: Option<u32>, workspace: &Path) -> Option<NamespacePolicy> {
-    let caps = crate::capabilities::host()?;
-    namespaces_usable(config, uid.is_some()).then(|| NamespacePolicy {
+fn namespaces(config: &Config, host: &Host, workspace: &Path) -> Option<NamespacePolicy> {
+    let caps = &host.caps;
+    namespaces_usable(config, host).then(|| NamespacePolicy {
         private_network: config.private_network
             && NetworkPolicy::from(config.network) == NetworkPolicy::Deny,
         private_pid: config.private_pid && caps.pid_namespace,

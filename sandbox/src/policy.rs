@@ -99,7 +99,7 @@ pub struct Policy {
 }
 
 /// What was actually applied, reported to the server and shown to clients.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Report {
     pub layers: Vec<String>,
     pub uid: u32,

@@ -265,7 +265,7 @@ fn check_costs(runs: usize) {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("f{i}")), b"x").unwrap();
     }
-    let quota = dynamic_executor::sessions::workspace::Quota {
+    let quota = dynamic_executor::paths::Quota {
         bytes: 1 << 30,
         inodes: 100_000,
     };

@@ -17,7 +17,6 @@ use discover::Version;
 use serde::Serialize;
 pub use session::{oom_kills, SessionCgroup};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 /// The directory under our own group that holds the per-session groups: one per server (named
 /// after its uid range, which no other server on the host shares), so one server's shutdown
@@ -50,6 +49,11 @@ pub struct Tree {
 }
 
 impl Tree {
+    /// The groups of the session running as `uid`.
+    pub fn session(&self, uid: u32) -> SessionCgroup {
+        SessionCgroup::new(self, uid)
+    }
+
     /// Where the `memory` or `pids` controller is placed.
     fn placement(&mut self, controller: &str) -> &mut Option<Placement> {
         match controller {
@@ -89,22 +93,10 @@ pub struct CgroupReport {
     pub problems: Vec<String>,
 }
 
-static TREE: OnceLock<Tree> = OnceLock::new();
-
-/// Whether workers are put in per-session groups (even if only for `cgroup.kill`).
-pub fn in_use() -> bool {
-    TREE.get().is_some()
-}
-
-/// The groups of the session running as `uid`, when the layer is in use.
-pub fn session(uid: u32) -> Option<SessionCgroup> {
-    TREE.get().map(|t| SessionCgroup::new(t, uid))
-}
-
 /// Finds and prepares the hierarchies (blocking; at start, before the zygote exists, so only
-/// the server itself may need moving), removes groups a previous run left for our uids, and
-/// remembers the result for [`session`].
-pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
+/// the server itself may need moving) and removes groups a previous run left for our uids.
+/// Returns what `/v1/info` shows and the tree sessions are placed in (none when unusable).
+pub fn setup(config: &Config, uid_isolation: bool) -> (CgroupReport, Option<Tree>) {
     let mut report = CgroupReport {
         memory_max_mb: config.session_memory_mb,
         pids_max: config.session_pids_max,
@@ -112,13 +104,13 @@ pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
     };
     if !config.cgroups {
         report.problems.push("off (EXECUTOR_CGROUPS=false)".into());
-        return report;
+        return (report, None);
     }
     if !uid_isolation {
         report.problems.push(
             "not used without per-session uids (the server is not root): sessions are not in cgroups".into(),
         );
-        return report;
+        return (report, None);
     }
     let ours = base_name(config.uid_base);
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -181,13 +173,12 @@ pub fn setup(config: &Config, uid_isolation: bool) -> CgroupReport {
     report.pids = describe(&tree.pids);
     report.enabled = tree.memory.is_some() && tree.pids.is_some();
     if tree.bases().is_empty() {
-        return report;
+        return (report, None);
     }
     for uid in remove_uid_groups(&tree) {
         tracing::warn!(uid, "removed a session cgroup left by a previous run");
     }
-    let _ = TREE.set(tree);
-    report
+    (report, Some(tree))
 }
 
 /// Kills and removes every group of our uids that exists; returns their uids.
@@ -211,8 +202,8 @@ fn remove_uid_groups(tree: &Tree) -> Vec<u32> {
 
 /// At shutdown, after every session stopped: no group of ours stays, the bases included.
 /// Blocking.
-pub fn shutdown() {
-    let Some(t) = TREE.get() else { return };
+pub fn shutdown(tree: Option<&Tree>) {
+    let Some(t) = tree else { return };
     for uid in remove_uid_groups(t) {
         tracing::warn!(uid, "removed a session cgroup at shutdown");
     }

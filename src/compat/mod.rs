@@ -163,7 +163,7 @@ impl Compat {
         };
         let timestamp = SystemTime::now();
         let container_ip = self.private_ip().await;
-        let done = session.execute(spec, &self.config, &self.zygote).await?;
+        let done = session.execute(spec).await?;
         let r = &done.result;
         let error = match (r.status, language) {
             (Outcome::Ok, _) => Value::Null,

@@ -4,7 +4,7 @@ mod output;
 mod run;
 
 pub use output::OutputBuffer;
-pub use run::{over_quota, quota_error, run, RawRun, RunLimits, Stopper};
+pub use run::{over_quota, quota_error, run, RawRun, RunLimits};
 
 use serde::{Deserialize, Serialize};
 

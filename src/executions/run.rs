@@ -2,9 +2,8 @@
 //! the timeout and output cap with the kill cascade, and interpret how it ended.
 
 use super::{ErrorInfo, ExecEvent, Outcome, OutputBuffer};
-use crate::os::sweep;
-use crate::worker::Worker;
-use serde_json::Value;
+use crate::worker::protocol::{CodeStatus, Event, Request, ResultMessage};
+use crate::worker::{Stopper, Worker};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -16,7 +15,7 @@ pub struct RunLimits {
     pub grace: Duration,
     pub output_cap: usize,
     /// The workspace and its quota in bytes, checked while the code runs.
-    pub disk_quota: Option<(std::path::PathBuf, crate::sessions::workspace::Quota)>,
+    pub disk_quota: Option<(std::path::PathBuf, crate::paths::Quota)>,
     /// The session's cgroup, whose OOM-kill counter tells a kernel kill for memory apart from
     /// any other death.
     pub cgroup: Option<crate::cgroups::SessionCgroup>,
@@ -29,59 +28,6 @@ pub struct RunLimits {
 const QUOTA_CHECK: Duration = Duration::from_millis(500);
 const QUOTA_DUTY: u32 = 10;
 
-/// Stops a session's processes: by uid sweep when the session has its own uid, else by the
-/// worker's process tree (degraded dev mode).
-#[derive(Clone, Copy)]
-pub struct Stopper {
-    pub uid: Option<u32>,
-}
-
-impl Stopper {
-    /// Kills every process of the session except the worker (which keeps the session's state).
-    pub async fn kill_children(&self, worker_pid: i32) {
-        let uid = self.uid;
-        let _ = tokio::task::spawn_blocking(move || match uid {
-            Some(uid) => {
-                if let Err(e) = sweep::kill_all_but(uid, worker_pid) {
-                    tracing::warn!(uid, error = %e, "uid sweep failed");
-                }
-            }
-            None => sweep::kill_tree(worker_pid, Some(worker_pid)),
-        })
-        .await;
-    }
-
-    /// Kills every process of the session, the worker included.
-    pub async fn kill_all(&self, worker_pid: i32) {
-        let me = *self;
-        let _ = tokio::task::spawn_blocking(move || me.kill_all_now(worker_pid)).await;
-    }
-
-    /// [`Stopper::kill_all`] on the calling (blocking) thread; true when provably nothing of
-    /// the session is left (always true without uid isolation, where it cannot be proven).
-    pub fn kill_all_now(&self, worker_pid: i32) -> bool {
-        match self.uid {
-            Some(uid) => {
-                let cgroup = crate::cgroups::session(uid);
-                let emptied = cgroup.as_ref().is_none_or(|cg| cg.kill());
-                // Also by uid: it proves no process of the uid is left anywhere.
-                let gone = matches!(sweep::kill_uid(uid), Ok(true)) && emptied;
-                if let (Some(cg), true) = (&cgroup, gone) {
-                    cg.remove();
-                }
-                if !gone {
-                    tracing::error!(uid, "processes of a session survived the uid sweep");
-                }
-                gone
-            }
-            None => {
-                sweep::kill_tree(worker_pid, None);
-                true
-            }
-        }
-    }
-}
-
 /// What the run loop observed.
 pub struct RawRun {
     pub status: Outcome,
@@ -92,7 +38,6 @@ pub struct RawRun {
     pub stdout: OutputBuffer,
     pub stderr: OutputBuffer,
     pub events: Vec<ExecEvent>,
-    pub reported_artifacts: Vec<String>,
     pub state_preserved: bool,
     /// The worker said processes the code started are still running.
     pub stray_processes: bool,
@@ -110,7 +55,6 @@ impl RawRun {
             stdout: OutputBuffer::new(cap),
             stderr: OutputBuffer::new(cap),
             events: vec![ExecEvent::Result { status }],
-            reported_artifacts: Vec::new(),
             state_preserved: true,
             stray_processes: false,
         }
@@ -126,9 +70,9 @@ enum Phase {
 
 pub async fn run(
     worker: &mut Worker,
-    msg: &Value,
+    msg: &Request,
     limits: &RunLimits,
-    stopper: Stopper,
+    stopper: &Stopper,
     cancel: Arc<Notify>,
 ) -> RawRun {
     let mut raw = RawRun {
@@ -140,7 +84,6 @@ pub async fn run(
         stdout: OutputBuffer::new(limits.output_cap),
         stderr: OutputBuffer::new(limits.output_cap),
         events: Vec::new(),
-        reported_artifacts: Vec::new(),
         state_preserved: false,
         stray_processes: false,
     };
@@ -156,7 +99,7 @@ pub async fn run(
     let (mut out_open, mut err_open) = (true, true);
     let mut obuf = vec![0u8; 64 << 10];
     let mut ebuf = vec![0u8; 64 << 10];
-    let mut result: Option<serde_json::Map<String, Value>> = None;
+    let mut result: Option<ResultMessage> = None;
     // First measured one period in: short executions never pay for a walk of the workspace.
     let mut quota_at = Instant::now() + QUOTA_CHECK;
 
@@ -165,13 +108,8 @@ pub async fn run(
         tokio::select! {
             ev = worker.chan.next_event() => match ev {
                 None => break,
-                Some(ev) if ev.ev == "result" => { result = Some(ev.rest); break; }
-                Some(ev) if ev.ev == "artifact" => {
-                    if let Some(p) = ev.rest.get("path").and_then(Value::as_str) {
-                        raw.events.push(ExecEvent::Artifact { path: p.to_string() });
-                        raw.reported_artifacts.push(p.to_string());
-                    }
-                }
+                Some(Event::Result(r)) => { result = Some(r); break; }
+                Some(Event::Artifact { path, .. }) => raw.events.push(ExecEvent::Artifact { path }),
                 Some(_) => {}
             },
             r = worker.stdout.read(&mut obuf), if out_open => match r {
@@ -329,7 +267,7 @@ fn lost_error() -> ErrorInfo {
 
 fn interpret(
     raw: &mut RawRun,
-    result: Option<serde_json::Map<String, Value>>,
+    result: Option<ResultMessage>,
     reason: Option<Outcome>,
     limits: &RunLimits,
 ) {
@@ -346,32 +284,25 @@ fn interpret(
         return;
     };
     raw.state_preserved = true;
-    raw.stray_processes = r
-        .get("stray_processes")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    raw.cpu_ms = r.get("cpu_ms").and_then(Value::as_u64).unwrap_or(0);
-    raw.max_rss_kb = r.get("max_rss_kb").and_then(Value::as_u64).unwrap_or(0);
-    raw.exit_code = r.get("exit_code").and_then(Value::as_i64);
-    let error: Option<ErrorInfo> = r
-        .get("error")
-        .cloned()
-        .and_then(|e| serde_json::from_value(e).ok());
-    let status = r.get("status").and_then(Value::as_str).unwrap_or("error");
+    raw.stray_processes = r.stray_processes;
+    raw.cpu_ms = r.cpu_ms;
+    raw.max_rss_kb = r.max_rss_kb;
+    raw.exit_code = r.exit_code;
+    let error = r.error;
     // With a reason set, anything short of success is what our interruption caused: a shell
     // whose children the sweep killed returns -9 before the SIGINT even lands.
-    (raw.status, raw.error) = match (status, reason) {
+    (raw.status, raw.error) = match (r.status, reason) {
         (_, Some(Outcome::OutputLimit)) => (Outcome::OutputLimit, Some(output_error(limits))),
-        ("ok", _) => (Outcome::Ok, None),
+        (CodeStatus::Ok, _) => (Outcome::Ok, None),
         (_, Some(Outcome::DiskQuota)) => (Outcome::DiskQuota, Some(quota_error(limits))),
         (_, Some(Outcome::Timeout)) => (Outcome::Timeout, Some(timeout_error(limits, error))),
         (_, Some(Outcome::Cancelled)) => (Outcome::Cancelled, Some(cancelled_error(error))),
-        ("interrupted", _) => (
+        (CodeStatus::Interrupted, _) => (
             Outcome::Error,
             error.or_else(|| Some(cancelled_error(None))),
         ),
-        ("oom", _) => (Outcome::Oom, error),
-        _ => (Outcome::Error, error),
+        (CodeStatus::Oom, _) => (Outcome::Oom, error),
+        (CodeStatus::Error, _) => (Outcome::Error, error),
     };
 }
 

@@ -22,7 +22,7 @@ async fn info(State(s): State<AppState>) -> Json<Value> {
     };
     let uid_isolation = s.sessions.uid_isolation();
     let caps = &s.sandbox.capabilities;
-    let layers = crate::sandbox_policy::planned_layers(c, uid_isolation);
+    let layers = crate::sandbox_policy::planned_layers(c, &s.sessions.engine().host);
     Json(json!({
         "name": "dynamic-executor",
         "version": env!("CARGO_PKG_VERSION"),

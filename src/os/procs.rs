@@ -45,6 +45,12 @@ pub fn all() -> Vec<Proc> {
     .collect()
 }
 
+/// Whether a process exists (a zombie counts: it is not reaped yet).
+pub fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
 /// Live processes whose real uid is `uid`.
 pub fn of_uid(uid: u32) -> Vec<i32> {
     all()

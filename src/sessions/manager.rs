@@ -1,24 +1,20 @@
 //! The table of sessions on this instance: create (from the warm pool), look up, close, reap.
 
+use super::engine::Engine;
 use super::session::Session;
 use super::uid_pool::UidPool;
 use super::warm_pool::{self, WarmPool};
-use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
-use crate::zygote::Zygote;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 pub struct SessionManager {
-    config: Arc<Config>,
-    zygote: Arc<Zygote>,
+    engine: Arc<Engine>,
     uids: Arc<Option<UidPool>>,
     pool: Arc<WarmPool>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
-    /// The shared directories are locked for session uids (nothing of theirs can be there).
-    shared_dirs_locked: bool,
     /// Ids being created right now, so two concurrent creates of one id cannot both win.
     /// (The value: whether the session being created is pinned.)
     reserved: Mutex<HashMap<String, bool>>,
@@ -43,13 +39,12 @@ pub fn validate_id(id: &str) -> ApiResult<()> {
 }
 
 impl SessionManager {
-    pub fn new(
-        config: Arc<Config>,
-        zygote: Arc<Zygote>,
-        shared_dirs_locked: bool,
-    ) -> Arc<SessionManager> {
-        let uids = if unsafe { libc::geteuid() } == 0 {
-            Some(UidPool::new(config.uid_base, config.uid_count))
+    pub fn new(engine: Arc<Engine>) -> Arc<SessionManager> {
+        let uids = if engine.host.uid_isolation {
+            Some(UidPool::new(
+                engine.config.uid_base,
+                engine.config.uid_count,
+            ))
         } else {
             tracing::warn!(
                 "not running as root: sessions share the server's uid (degraded isolation)"
@@ -59,19 +54,22 @@ impl SessionManager {
         let uids = Arc::new(uids);
         let pool = WarmPool::new(uids.clone());
         let mgr = Arc::new(SessionManager {
-            config: config.clone(),
-            zygote: zygote.clone(),
+            engine: engine.clone(),
             uids: uids.clone(),
             pool: pool.clone(),
             sessions: RwLock::new(HashMap::new()),
-            shared_dirs_locked,
             reserved: Mutex::new(HashMap::new()),
         });
-        if config.warm_workers > 0 {
-            tokio::spawn(pool.keep_filled(config, zygote, uids));
+        if engine.config.warm_workers > 0 {
+            tokio::spawn(pool.keep_filled(engine, uids));
         }
         tokio::spawn(mgr.clone().reap_forever());
         mgr
+    }
+
+    /// What sessions run on (configuration, zygote, host).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
     }
 
     pub fn uid_isolation(&self) -> bool {
@@ -140,24 +138,25 @@ impl SessionManager {
             // The compat session is the system's own: it does not use up the clients' quota.
             let counted = sessions.values().filter(|s| !s.pinned).count()
                 + reserved.values().filter(|p| !**p).count();
-            if !pinned && counted >= self.config.max_sessions {
-                return Err(ApiError::TooManySessions(self.config.max_sessions));
+            let max = self.engine.config.max_sessions;
+            if !pinned && counted >= max {
+                return Err(ApiError::TooManySessions(max));
             }
             reserved.insert(id.clone(), pinned);
         }
         let pooled = if fixed.is_none() {
-            self.pool.take(&self.zygote)
+            self.pool.take(&self.engine.zygote)
         } else {
             None
         };
         let prepared = match pooled {
             Some(p) => Ok(p),
-            None => warm_pool::prepare(&self.config, &self.zygote, &self.uids, fixed.as_deref())
+            None => warm_pool::prepare(&self.engine, &self.uids, fixed.as_deref())
                 .await
                 .map_err(ApiError::Unavailable),
         };
         let result = prepared.map(|p| {
-            let session = Arc::new(Session::new(id.clone(), p, pinned, self.shared_dirs_locked));
+            let session = Arc::new(Session::new(id.clone(), p, pinned, self.engine.clone()));
             self.sessions
                 .write()
                 .unwrap()
@@ -198,8 +197,8 @@ impl SessionManager {
     /// SysV IPC objects). True when provably nothing is left, so the uid may be reused.
     async fn scrub(&self, uid: u32) -> bool {
         let (paths, exclude) = (
-            self.config.shared_paths.clone(),
-            self.config.scrub_exclude(),
+            self.engine.config.shared_paths.clone(),
+            self.engine.config.scrub_exclude(),
         );
         let done = tokio::task::spawn_blocking(move || {
             let owned = |u: u32| u == uid;
@@ -229,8 +228,8 @@ impl SessionManager {
 
     /// Closes sessions idle past the TTL (never one mid-execution) or older than the lifetime.
     async fn reap_forever(self: Arc<Self>) {
-        let idle = Duration::from_secs(self.config.idle_ttl_s);
-        let lifetime = Duration::from_secs(self.config.max_session_lifetime_s);
+        let idle = Duration::from_secs(self.engine.config.idle_ttl_s);
+        let lifetime = Duration::from_secs(self.engine.config.max_session_lifetime_s);
         let tick =
             (idle.min(lifetime) / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
         loop {

@@ -1,11 +1,13 @@
 //! Sessions: a workspace, a uid and a sandboxed worker, kept for a client across executions.
 
+mod engine;
 mod manager;
 mod session;
 pub mod uid_pool;
 mod warm_pool;
 pub mod workspace;
 
+pub use engine::Engine;
 pub use manager::SessionManager;
-pub use session::{ExecSpec, Session, SessionInfo};
+pub use session::{ExecSpec, SandboxInfo, Session, SessionInfo};
 pub use warm_pool::Prepared;

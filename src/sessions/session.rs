@@ -1,14 +1,14 @@
 //! One session: its workspace, uid and worker, its execution history and what it produced.
 
+use super::engine::Engine;
 use super::warm_pool;
 use crate::artifacts::{self, FileKey};
-use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
-use crate::executions::{self, ExecEvent, ExecutionResult, Language, Outcome, RunLimits, Stopper};
-use crate::worker::Worker;
-use crate::zygote::Zygote;
+use crate::executions::{self, ExecEvent, ExecutionResult, Language, Outcome, RawRun, RunLimits};
+use crate::worker::protocol::Request;
+use crate::worker::{Stopper, Worker};
+use dynexec_sandbox::Report;
 use serde::Serialize;
-use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +25,9 @@ pub struct Session {
     pub id: String,
     pub workspace: PathBuf,
     pub uid: Option<u32>,
+    /// Stops the session's processes: its uid and its cgroup, held from creation.
+    stopper: Stopper,
+    engine: Arc<Engine>,
     pub created: SystemTime,
     pub created_instant: Instant,
     last_used: Mutex<Instant>,
@@ -50,8 +53,6 @@ pub struct Session {
     quota_walk: Arc<Mutex<(Option<Instant>, Duration)>>,
     /// Kept for the life of the process (the compat session): never reaped, never deleted.
     pub pinned: bool,
-    /// The server took the shared directories away from session uids.
-    shared_dirs_locked: bool,
 }
 
 #[derive(Default)]
@@ -59,7 +60,7 @@ struct Meta {
     executions: u64,
     worker_restarts: u64,
     worker_pid: i32,
-    sandbox: Value,
+    sandbox: Report,
     busy: bool,
 }
 
@@ -72,7 +73,21 @@ pub struct SessionInfo {
     pub last_used_at: String,
     pub executions: u64,
     pub worker_restarts: u64,
-    pub sandbox: Value,
+    pub sandbox: SandboxInfo,
+}
+
+/// The sandbox a session's worker is in: what it applied, and what that means.
+#[derive(Debug, Serialize)]
+pub struct SandboxInfo {
+    #[serde(flatten)]
+    pub report: Report,
+    pub worker_pid: i32,
+    pub uid_isolation: bool,
+    /// `private` (a mount namespace), `locked` (the server took the shared directories away
+    /// from session uids) or `shared`.
+    pub shared_tmp: &'static str,
+    pub degraded: bool,
+    pub warnings: Vec<&'static str>,
 }
 
 /// An execution request after validation.
@@ -87,6 +102,18 @@ pub struct ExecSpec {
     pub wait_if_busy: bool,
 }
 
+/// What one execution left, for [`Session::record`].
+struct Recorded {
+    id: String,
+    spec: ExecSpec,
+    raw: RawRun,
+    produced: Vec<String>,
+    started: SystemTime,
+    duration_ms: u64,
+    /// The worker was not replaced before the run.
+    state_preserved: bool,
+}
+
 /// A finished execution plus its complete output (the result holds the inline part only).
 pub struct Executed {
     pub result: Arc<ExecutionResult>,
@@ -99,7 +126,7 @@ impl Session {
         id: String,
         prepared: warm_pool::Prepared,
         pinned: bool,
-        shared_dirs_locked: bool,
+        engine: Arc<Engine>,
     ) -> Session {
         let meta = Meta {
             worker_pid: prepared.worker.pid,
@@ -109,7 +136,9 @@ impl Session {
         Session {
             id,
             workspace: prepared.workspace,
-            uid: prepared.uid,
+            uid: prepared.stopper.uid,
+            stopper: prepared.stopper,
+            engine,
             created: SystemTime::now(),
             created_instant: Instant::now(),
             last_used: Mutex::new(Instant::now()),
@@ -126,7 +155,6 @@ impl Session {
             over_quota: Arc::new(AtomicBool::new(false)),
             quota_walk: Arc::new(Mutex::new((None, Duration::ZERO))),
             pinned,
-            shared_dirs_locked,
         }
     }
 
@@ -147,51 +175,32 @@ impl Session {
         self.meta.lock().unwrap().worker_pid
     }
 
-    pub fn stopper(&self) -> Stopper {
-        Stopper { uid: self.uid }
-    }
-
     pub fn info(&self) -> SessionInfo {
         let m = self.meta.lock().unwrap();
-        let mut sandbox = m.sandbox.clone();
-        if let Value::Object(o) = &mut sandbox {
-            o.insert("worker_pid".into(), json!(m.worker_pid));
-            o.insert("uid_isolation".into(), json!(self.uid.is_some()));
-            let mut warnings = vec![];
-            if self.uid.is_none() {
-                warnings.push("no uid isolation: this session shares a uid with the others");
-            }
-            if !matches!(
-                o.get("landlock").and_then(Value::as_str),
-                Some("fully_enforced" | "partially_enforced")
-            ) {
-                warnings.push("no Landlock: filesystem isolation relies on uids and permissions");
-            }
-            let private_tmp = matches!(o.get("namespaces").and_then(Value::as_str), Some(n) if n.contains("mount"));
-            if !private_tmp && !self.shared_dirs_locked {
-                warnings.push("no private namespaces and shared directories not locked: /tmp and /dev/shm are the host's (Landlock, when enforced, keeps them out of reach)");
-            }
-            o.insert(
-                "shared_tmp".into(),
-                json!(match (private_tmp, self.shared_dirs_locked) {
-                    (true, _) => "private",
-                    (false, true) => "locked",
-                    (false, false) => "shared",
-                }),
-            );
-            let joined = o
-                .get("layers")
-                .and_then(Value::as_array)
-                .is_some_and(|l| l.iter().any(|x| x == "cgroup"));
-            let limited = self
-                .uid
-                .and_then(crate::cgroups::session)
-                .is_some_and(|c| c.limits_memory_and_processes());
-            if !(joined && limited) {
-                warnings.push("no cgroup: memory and processes are limited per process and per uid, not for the session as a whole");
-            }
-            o.insert("degraded".into(), json!(!warnings.is_empty()));
-            o.insert("warnings".into(), json!(warnings));
+        let report = m.sandbox.clone();
+        let mut warnings = vec![];
+        if self.uid.is_none() {
+            warnings.push("no uid isolation: this session shares a uid with the others");
+        }
+        if !matches!(
+            report.landlock.as_str(),
+            "fully_enforced" | "partially_enforced"
+        ) {
+            warnings.push("no Landlock: filesystem isolation relies on uids and permissions");
+        }
+        let private_tmp = report.namespaces.contains("mount");
+        let locked = self.engine.host.shared_dirs_locked;
+        if !private_tmp && !locked {
+            warnings.push("no private namespaces and shared directories not locked: /tmp and /dev/shm are the host's (Landlock, when enforced, keeps them out of reach)");
+        }
+        let joined = report.layers.iter().any(|l| l == "cgroup");
+        let limited = self
+            .stopper
+            .cgroup
+            .as_ref()
+            .is_some_and(|c| c.limits_memory_and_processes());
+        if !(joined && limited) {
+            warnings.push("no cgroup: memory and processes are limited per process and per uid, not for the session as a whole");
         }
         SessionInfo {
             id: self.id.clone(),
@@ -206,18 +215,24 @@ impl Session {
             last_used_at: crate::time::rfc3339(*self.last_used_wall.lock().unwrap()),
             executions: m.executions,
             worker_restarts: m.worker_restarts,
-            sandbox,
+            sandbox: SandboxInfo {
+                report,
+                worker_pid: m.worker_pid,
+                uid_isolation: self.uid.is_some(),
+                shared_tmp: match (private_tmp, locked) {
+                    (true, _) => "private",
+                    (false, true) => "locked",
+                    (false, false) => "shared",
+                },
+                degraded: !warnings.is_empty(),
+                warnings,
+            },
         }
     }
 
     /// Runs one execution. A second concurrent one is refused with 409 (`session_busy`):
     /// queueing would hide from the caller that its code has not started.
-    pub async fn execute(
-        &self,
-        spec: ExecSpec,
-        config: &Config,
-        zygote: &Zygote,
-    ) -> ApiResult<Executed> {
+    pub async fn execute(&self, spec: ExecSpec) -> ApiResult<Executed> {
         let mut slot = match self.worker.clone().try_lock_owned() {
             Ok(slot) => slot,
             Err(_) if spec.wait_if_busy || self.checking.load(Ordering::SeqCst) => {
@@ -229,9 +244,10 @@ impl Session {
             return Err(ApiError::SessionNotFound(self.id.clone()));
         }
         self.set_busy(true);
-        let result = self.execute_locked(&mut slot, spec, config, zygote).await;
+        let result = self.execute_locked(&mut slot, spec).await;
         self.set_busy(false);
         self.touch();
+        let config = &self.engine.config;
         let quota = (config.disk_quota_mb > 0).then(|| config.quota());
         self.pause_and_check(slot, quota);
         result
@@ -247,7 +263,7 @@ impl Session {
     fn pause_and_check(
         &self,
         slot: tokio::sync::OwnedMutexGuard<Option<Worker>>,
-        quota: Option<crate::sessions::workspace::Quota>,
+        quota: Option<crate::paths::Quota>,
     ) {
         let Some(worker) = slot.as_ref() else {
             return;
@@ -262,10 +278,11 @@ impl Session {
         }
         self.checking.store(true, Ordering::SeqCst);
         let checking = self.checking.clone();
-        let (over_quota, timing, ws) = (
+        let (over_quota, timing, ws, stopper) = (
             self.over_quota.clone(),
             self.quota_walk.clone(),
             self.workspace.clone(),
+            self.stopper.clone(),
         );
         tokio::spawn(async move {
             let checked = tokio::task::spawn_blocking(move || {
@@ -284,7 +301,6 @@ impl Session {
             }
             if let (false, Some(uid)) = (strays.is_empty(), uid) {
                 tracing::warn!(uid, strays = ?strays, "processes outlived their execution; killing them");
-                let stopper = Stopper { uid: Some(uid) };
                 stopper.kill_children(pid).await;
                 // SAFETY: kill has no memory preconditions.
                 unsafe { libc::kill(pid, libc::SIGSTOP) };
@@ -308,28 +324,14 @@ impl Session {
         self.meta.lock().unwrap().busy = busy;
     }
 
+    /// One execution, the worker held: a live worker, the run, then what is kept of it.
     async fn execute_locked(
         &self,
         slot: &mut Option<Worker>,
         spec: ExecSpec,
-        config: &Config,
-        zygote: &Zygote,
     ) -> ApiResult<Executed> {
-        let mut state_preserved = true;
-        let current = zygote.generation.load(Ordering::SeqCst);
-        // A worker of an older zygote died with it (PDEATHSIG); one that is gone for any
-        // other reason is replaced too, before the code is sent rather than after it fails.
-        if slot
-            .as_ref()
-            .is_some_and(|w| w.generation != current || unsafe { libc::kill(w.pid, 0) } != 0)
-        {
-            *slot = None;
-        }
-        if slot.is_none() {
-            *slot = Some(self.respawn(config, zygote).await?);
-            state_preserved = false;
-        }
-        let worker = slot.as_mut().expect("worker present");
+        let fresh_worker = self.prepare_worker(slot).await?;
+        let worker = slot.as_mut().expect("prepare_worker left a worker");
         let n = {
             let mut m = self.meta.lock().unwrap();
             m.executions += 1;
@@ -342,17 +344,70 @@ impl Session {
             .unwrap_or_default();
         let started = SystemTime::now();
         let t0 = Instant::now();
-        let msg = json!({
-            "op": "exec", "id": id, "n": n, "code": spec.code,
-            "language": spec.language, "fresh": spec.fresh_namespace,
-        });
+        let raw = self.run(worker, &spec, &id, n).await;
+        let duration_ms = t0.elapsed().as_millis() as u64;
+        if worker.chan.lost {
+            // Whatever is left of the session's processes goes with the worker.
+            self.stopper.kill_all(worker.pid).await;
+            *slot = None;
+        } else if raw.stray_processes {
+            // No process outlives the execution that started it (a fork bomb's children, a
+            // daemon): the session's worker and its variables stay, everything else goes.
+            self.stopper.kill_children(worker.pid).await;
+        }
+        let ws = self.workspace.clone();
+        let after = tokio::task::spawn_blocking(move || artifacts::snapshot(&ws))
+            .await
+            .unwrap_or_default();
+        let produced = artifacts::changed(&before, &after);
+        Ok(self.record(Recorded {
+            id,
+            spec,
+            raw,
+            produced,
+            started,
+            duration_ms,
+            state_preserved: !fresh_worker,
+        }))
+    }
+
+    /// Makes sure the slot holds a live worker of the current zygote; true when it had to
+    /// start a new one (the session's variables are gone).
+    async fn prepare_worker(&self, slot: &mut Option<Worker>) -> ApiResult<bool> {
+        let current = self.engine.zygote.generation.load(Ordering::SeqCst);
+        // A worker of an older zygote died with it (PDEATHSIG); one that is gone for any
+        // other reason is replaced too, before the code is sent rather than after it fails.
+        if slot
+            .as_ref()
+            .is_some_and(|w| w.generation != current || !crate::os::procs::alive(w.pid))
+        {
+            *slot = None;
+        }
+        if slot.is_some() {
+            return Ok(false);
+        }
+        *slot = Some(self.respawn().await?);
+        Ok(true)
+    }
+
+    /// Sends the code and runs it to its end under the session's limits (or refuses it while
+    /// the workspace is over its quota).
+    async fn run(&self, worker: &mut Worker, spec: &ExecSpec, id: &str, n: u64) -> RawRun {
+        let config = &self.engine.config;
+        let msg = Request::Exec {
+            id: id.to_string(),
+            n,
+            code: spec.code.clone(),
+            language: spec.language,
+            fresh: spec.fresh_namespace,
+        };
         let limits = RunLimits {
             timeout: spec.timeout,
             grace: Duration::from_millis(config.kill_grace_ms),
             output_cap: config.output_cap_bytes,
             disk_quota: (config.disk_quota_mb > 0)
                 .then(|| (self.workspace.clone(), config.quota())),
-            cgroup: self.uid.and_then(crate::cgroups::session),
+            cgroup: self.stopper.cgroup.clone(),
         };
         // Only a session that went over its quota is measured up front (until it is back under).
         let refuse =
@@ -360,43 +415,35 @@ impl Session {
         // Stopped since the last execution ended (see `pause_and_check`).
         worker.signal(libc::SIGCONT);
         let raw = if refuse {
-            executions::RawRun::refused(
+            RawRun::refused(
                 Outcome::DiskQuota,
                 executions::quota_error(&limits),
                 config.output_cap_bytes,
             )
         } else {
-            executions::run(worker, &msg, &limits, self.stopper(), self.cancel.clone()).await
+            executions::run(worker, &msg, &limits, &self.stopper, self.cancel.clone()).await
         };
         self.over_quota
             .store(raw.status == Outcome::DiskQuota, Ordering::SeqCst);
-        let duration_ms = t0.elapsed().as_millis() as u64;
-        if worker.chan.lost {
-            // Whatever is left of the session's processes goes with the worker.
-            self.stopper().kill_all(worker.pid).await;
-            *slot = None;
-        } else if raw.stray_processes {
-            // No process outlives the execution that started it (a fork bomb's children, a
-            // daemon): the session's worker and its variables stay, everything else goes.
-            self.stopper().kill_children(worker.pid).await;
-        }
-        let ws = self.workspace.clone();
-        let after = tokio::task::spawn_blocking(move || artifacts::snapshot(&ws))
-            .await
-            .unwrap_or_default();
-        let produced = artifacts::changed(&before, &after);
+        raw
+    }
+
+    /// Keeps the result, its event journal and which execution produced which artifact.
+    fn record(&self, r: Recorded) -> Executed {
+        let config = &self.engine.config;
         {
             let mut origins = self.origins.lock().unwrap();
-            for p in &produced {
-                origins.insert(p.clone(), id.clone());
+            for p in &r.produced {
+                origins.insert(p.clone(), r.id.clone());
             }
         }
+        let raw = r.raw;
         let (stdout, stdout_truncated) = raw.stdout.inline(config.output_return_bytes);
         let (stderr, stderr_truncated) = raw.stderr.inline(config.output_return_bytes);
         let result = Arc::new(ExecutionResult {
-            id,
+            id: r.id,
             session_id: self.id.clone(),
-            language: spec.language,
+            language: r.spec.language,
             status: raw.status,
             stdout,
             stderr,
@@ -404,12 +451,12 @@ impl Session {
             stderr_truncated,
             error: raw.error,
             exit_code: raw.exit_code,
-            duration_ms,
+            duration_ms: r.duration_ms,
             cpu_ms: raw.cpu_ms,
             max_rss_kb: raw.max_rss_kb,
-            artifacts: produced,
-            state_preserved: state_preserved && raw.state_preserved,
-            started_at: crate::time::rfc3339(started),
+            artifacts: r.produced,
+            state_preserved: r.state_preserved && raw.state_preserved,
+            started_at: crate::time::rfc3339(r.started),
         });
         let mut history = self.history.lock().unwrap();
         if history.len() >= HISTORY {
@@ -421,17 +468,19 @@ impl Session {
             journals.pop_front();
         }
         journals.push_back((result.id.clone(), Arc::new(raw.events)));
-        Ok(Executed {
+        Executed {
             result,
             stdout: raw.stdout.full_text(),
             stderr: raw.stderr.full_text(),
-        })
+        }
     }
 
     /// Replaces a lost worker: same uid, same workspace, fresh interpreter state.
-    async fn respawn(&self, config: &Config, zygote: &Zygote) -> ApiResult<Worker> {
-        self.stopper().kill_all(self.worker_pid()).await;
-        let worker = warm_pool::spawn_into(config, zygote, self.uid, &self.workspace)
+    async fn respawn(&self) -> ApiResult<Worker> {
+        self.stopper.kill_all(self.worker_pid()).await;
+        let worker = self
+            .engine
+            .spawn_worker(self.uid, self.stopper.cgroup.as_ref(), &self.workspace)
             .await
             .map_err(ApiError::Unavailable)?;
         let mut m = self.meta.lock().unwrap();
@@ -489,7 +538,7 @@ impl Session {
     pub async fn stop(&self) -> bool {
         self.closed.store(true, Ordering::SeqCst);
         self.cancel.notify_one();
-        let (stopper, pid) = (self.stopper(), self.worker_pid());
+        let (stopper, pid) = (self.stopper.clone(), self.worker_pid());
         let free = tokio::task::spawn_blocking(move || stopper.kill_all_now(pid))
             .await
             .unwrap_or(false);

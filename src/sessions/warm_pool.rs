@@ -1,20 +1,22 @@
 //! Workers forked and sandboxed ahead of time, so creating a session is a table insert.
 
+use super::engine::Engine;
 use super::uid_pool::UidPool;
 use super::workspace;
-use crate::config::Config;
-use crate::worker::Worker;
+use crate::worker::{Stopper, Worker};
 use crate::zygote::Zygote;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
-/// A uid, an empty workspace owned by it, and a worker already sandboxed in it.
+/// A uid, an empty workspace owned by it, and a worker already sandboxed in it (and in the
+/// session's cgroup, when the layer is in use).
 pub struct Prepared {
-    pub uid: Option<u32>,
     pub workspace: PathBuf,
     pub worker: Worker,
+    /// The uid and cgroup that stop the session's processes.
+    pub stopper: Stopper,
 }
 
 pub struct WarmPool {
@@ -56,12 +58,8 @@ impl WarmPool {
     }
 
     /// Keeps `config.warm_workers` prepared workers around, forever.
-    pub async fn keep_filled(
-        self: Arc<Self>,
-        config: Arc<Config>,
-        zygote: Arc<Zygote>,
-        uids: Arc<Option<UidPool>>,
-    ) {
+    pub async fn keep_filled(self: Arc<Self>, engine: Arc<Engine>, uids: Arc<Option<UidPool>>) {
+        let (config, zygote) = (&engine.config, &engine.zygote);
         loop {
             let generation = zygote.generation.load(Ordering::SeqCst);
             let old: Vec<Prepared> = {
@@ -79,7 +77,7 @@ impl WarmPool {
                 return;
             }
             if self.len() < config.warm_workers && zygote.is_warm() {
-                match prepare(&config, &zygote, &uids, None).await {
+                match prepare(&engine, &uids, None).await {
                     Ok(p) if self.closed.load(Ordering::SeqCst) => {
                         self.discard(p);
                     }
@@ -118,9 +116,9 @@ impl WarmPool {
     fn discard(&self, p: Prepared) -> tokio::task::JoinHandle<()> {
         let uids = self.uids.clone();
         tokio::task::spawn_blocking(move || {
-            let free = crate::executions::Stopper { uid: p.uid }.kill_all_now(p.worker.pid);
+            let free = p.stopper.kill_all_now(p.worker.pid);
             let _ = workspace::remove(&p.workspace);
-            if let (Some(pool), Some(uid), true) = (uids.as_ref(), p.uid, free) {
+            if let (Some(pool), Some(uid), true) = (uids.as_ref(), p.stopper.uid, free) {
                 pool.release(uid);
             }
         })
@@ -130,8 +128,7 @@ impl WarmPool {
 /// Allocates a uid, creates a workspace (or adopts `fixed_workspace`) and forks a sandboxed
 /// worker into it.
 pub async fn prepare(
-    config: &Config,
-    zygote: &Zygote,
+    engine: &Engine,
     uids: &Option<UidPool>,
     fixed_workspace: Option<&std::path::Path>,
 ) -> Result<Prepared, String> {
@@ -139,7 +136,7 @@ pub async fn prepare(
         Some(pool) => Some(pool.allocate().ok_or("the uid pool is exhausted")?),
         None => None,
     };
-    let root = config.workspace_root.clone();
+    let root = engine.config.workspace_root.clone();
     let fixed = fixed_workspace.map(|p| p.to_path_buf());
     let ws = tokio::task::spawn_blocking(move || match fixed {
         Some(dir) => workspace::adopt(&dir, uid).map(|_| dir),
@@ -157,11 +154,12 @@ pub async fn prepare(
             return Err(e);
         }
     };
-    match spawn_into(config, zygote, uid, &ws).await {
+    let cgroup = engine.host.session_cgroup(uid);
+    match engine.spawn_worker(uid, cgroup.as_ref(), &ws).await {
         Ok(worker) => Ok(Prepared {
-            uid,
             workspace: ws,
             worker,
+            stopper: Stopper { uid, cgroup },
         }),
         Err(e) => {
             let _ = workspace::remove(&ws);
@@ -171,28 +169,4 @@ pub async fn prepare(
             Err(e)
         }
     }
-}
-
-/// Forks a worker for an existing uid + workspace (also used to replace a lost worker).
-pub async fn spawn_into(
-    config: &Config,
-    zygote: &Zygote,
-    uid: Option<u32>,
-    ws: &std::path::Path,
-) -> Result<Worker, String> {
-    let cgroup = uid.and_then(crate::cgroups::session);
-    if let Some(cg) = cgroup.clone() {
-        tokio::task::spawn_blocking(move || cg.create())
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("creating the session's cgroup: {e}"))?;
-    }
-    let policy = crate::sandbox_policy::for_session(config, uid, zygote, ws);
-    let env = crate::zygote::worker_environment(config);
-    let spawned = zygote.spawn_worker(&policy, ws, &env).await;
-    if let (Err(_), Some(cg)) = (&spawned, cgroup) {
-        // Nothing of the session may run there now; an empty group is not left behind.
-        let _ = tokio::task::spawn_blocking(move || cg.kill_and_remove()).await;
-    }
-    spawned
 }

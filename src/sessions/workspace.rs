@@ -66,20 +66,3 @@ pub fn remove(dir: &Path) -> io::Result<()> {
         r => r,
     }
 }
-
-/// The disk quota of a workspace: bytes (see [`crate::paths::Usage`]) and entries.
-#[derive(Debug, Clone, Copy)]
-pub struct Quota {
-    pub bytes: u64,
-    pub inodes: u64,
-}
-
-impl Quota {
-    /// Whether `dir` plus `adding` more bytes is over the quota. Measured at idle CPU
-    /// priority: the walk is work the session's code causes, and must not take CPU from the
-    /// server's own threads.
-    pub fn exceeded(&self, dir: &Path, adding: u64) -> bool {
-        let u = crate::os::idle::run(|| crate::paths::usage(dir, self.inodes));
-        !u.complete || u.bytes.saturating_add(adding) > self.bytes || u.inodes > self.inodes
-    }
-}

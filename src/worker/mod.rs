@@ -1,9 +1,14 @@
-//! The server's end of one sandboxed worker: its control channel (JSON lines) and the two
-//! pipes that are its stdout and stderr.
+//! The server's end of one sandboxed worker: its control channel (JSON lines of
+//! [`protocol`] messages) and the two pipes that are its stdout and stderr.
+
+pub mod protocol;
+mod stopper;
+
+pub use stopper::Stopper;
 
 use crate::os::fdpass::set_nonblocking;
-use serde::Deserialize;
-use serde_json::Value;
+use dynexec_sandbox::Report;
+use protocol::{Event, Request};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,7 +20,8 @@ const MAX_LINE: usize = 16 << 20;
 
 pub struct Worker {
     pub pid: i32,
-    pub sandbox: Value,
+    /// What the worker's sandbox entry applied.
+    pub sandbox: Report,
     pub generation: u64,
     pub chan: Channel,
     pub stdout: pipe::Receiver,
@@ -28,14 +34,6 @@ pub struct Channel {
     buf: Vec<u8>,
     /// Set once the worker is gone or broke the protocol.
     pub lost: bool,
-}
-
-/// A message from the worker.
-#[derive(Debug, Deserialize)]
-pub struct WorkerEvent {
-    pub ev: String,
-    #[serde(flatten)]
-    pub rest: serde_json::Map<String, Value>,
 }
 
 impl Worker {
@@ -60,7 +58,7 @@ impl Worker {
         };
         let mut w = Worker {
             pid,
-            sandbox: Value::Null,
+            sandbox: Report::default(),
             generation,
             chan,
             stdout,
@@ -70,23 +68,18 @@ impl Worker {
             .await
             .map_err(|_| "the worker did not become ready in time".to_string())?;
         match ready {
-            Some(ev) if ev.ev == "ready" => {
-                w.sandbox = ev.rest.get("sandbox").cloned().unwrap_or(Value::Null);
-                // In a PID namespace the worker is not the process the zygote forked.
-                if let Some(pid) = w
-                    .sandbox
-                    .get("pid")
-                    .and_then(Value::as_i64)
-                    .filter(|p| *p > 0)
-                {
-                    w.pid = pid as i32;
+            Some(Event::Ready { sandbox, .. }) => {
+                // In a PID namespace the worker is not the process the zygote forked: the
+                // report gives its pid as the server sees it.
+                if sandbox.pid > 0 {
+                    w.pid = sandbox.pid;
                 }
+                w.sandbox = sandbox;
                 Ok(w)
             }
-            Some(ev) if ev.ev == "sandbox_failed" => Err(format!(
-                "the worker could not enter its sandbox: {}",
-                ev.rest.get("error").and_then(Value::as_str).unwrap_or("?")
-            )),
+            Some(Event::SandboxFailed { error }) => {
+                Err(format!("the worker could not enter its sandbox: {error}"))
+            }
             _ => Err("the worker died while starting".into()),
         }
     }
@@ -98,7 +91,7 @@ impl Worker {
 }
 
 impl Channel {
-    pub async fn send(&mut self, msg: &Value) -> std::io::Result<()> {
+    pub async fn send(&mut self, msg: &Request) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(msg)?;
         line.push(b'\n');
         self.stream.write_all(&line).await
@@ -106,7 +99,7 @@ impl Channel {
 
     /// The next message, or None when the worker is gone (or broke the protocol).
     /// Cancel-safe: a partially read line stays buffered.
-    pub async fn next_event(&mut self) -> Option<WorkerEvent> {
+    pub async fn next_event(&mut self) -> Option<Event> {
         loop {
             if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=pos).collect();

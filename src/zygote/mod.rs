@@ -2,14 +2,16 @@
 //! warm, restarts it when it dies, and asks it to fork sandboxed workers.
 
 mod process;
+pub mod protocol;
 
 pub use process::environment as worker_environment;
+pub use protocol::MissingModule;
 
 use crate::config::Config;
 use crate::os::fdpass::{self, SeqPacket};
 use crate::worker::Worker;
+use protocol::{Event, Request};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
@@ -24,7 +26,7 @@ pub struct ZygoteInfo {
     pub pid: i32,
     pub python: String,
     pub preloaded: Vec<String>,
-    pub missing: Vec<serde_json::Value>,
+    pub missing: Vec<MissingModule>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,17 +58,6 @@ pub struct Zygote {
     pub restarts: AtomicU64,
     /// Bumped on every zygote start: workers of an older generation died with their zygote.
     pub generation: AtomicU64,
-}
-
-#[derive(Deserialize)]
-struct Event {
-    ev: String,
-    #[serde(default)]
-    req: Option<u64>,
-    #[serde(default)]
-    pid: Option<i32>,
-    #[serde(default)]
-    error: Option<String>,
 }
 
 impl Zygote {
@@ -126,19 +117,17 @@ impl Zygote {
         let req = conn.next_req.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         conn.pending.lock().unwrap().insert(req, tx);
-        let env: serde_json::Map<String, serde_json::Value> =
-            env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-        let msg = json!({
-            "op": "spawn",
-            "req": req,
-            "policy": policy,
-            "workspace": workspace,
-            "env": env,
-        });
+        let msg = Request::Spawn {
+            req,
+            policy: policy.clone(),
+            workspace: workspace.to_path_buf(),
+            env: env.iter().cloned().collect(),
+        };
+        let msg = serde_json::to_vec(&msg).map_err(|e| e.to_string())?;
         let child_fds: [&OwnedFd; 3] = [&chan_child, &out_w, &err_w];
         let raw: Vec<i32> = child_fds.iter().map(|f| f.as_raw_fd()).collect();
         conn.sock
-            .send(msg.to_string().as_bytes(), &raw)
+            .send(&msg, &raw)
             .await
             .map_err(|e| format!("zygote send: {e}"))?;
         drop((chan_child, out_w, err_w));
@@ -192,26 +181,36 @@ async fn run_connection(z: &Arc<Zygote>, sock: SeqPacket) -> String {
             Ok(d) => d,
             Err(e) => return format!("reading the zygote: {e}"),
         };
-        let Ok(ev) = serde_json::from_slice::<Event>(&data) else {
-            return "the zygote sent an unreadable message".into();
+        let ev = match serde_json::from_slice::<Event>(&data) {
+            Ok(ev) => ev,
+            Err(e) => return format!("the zygote sent an unreadable message: {e}"),
         };
-        match ev.ev.as_str() {
-            "ready" => {
-                let info: ZygoteInfo = serde_json::from_slice(&data).unwrap_or_default();
+        match ev {
+            Event::Ready {
+                pid,
+                python,
+                preloaded,
+                missing,
+            } => {
+                let info = ZygoteInfo {
+                    pid,
+                    python,
+                    preloaded,
+                    missing,
+                };
                 tracing::info!(python = %info.python, preloaded = ?info.preloaded, missing = ?info.missing, "zygote warm");
                 *z.conn.lock().unwrap() = Some(conn.clone());
                 z.state_tx.send_replace(ZygoteState::Warm(info));
             }
-            "spawned" => {
-                if let (Some(req), Some(pid)) = (ev.req, ev.pid) {
-                    if let Some(tx) = conn.pending.lock().unwrap().remove(&req) {
-                        let _ = tx.send(pid);
-                    }
+            Event::Spawned { req, pid } => {
+                if let Some(tx) = req.and_then(|r| conn.pending.lock().unwrap().remove(&r)) {
+                    let _ = tx.send(pid);
                 }
             }
-            "exited" => tracing::debug!(pid = ?ev.pid, "worker reaped by the zygote"),
-            "fatal" => return ev.error.unwrap_or_else(|| "the zygote failed".into()),
-            other => tracing::warn!(event = other, "unknown zygote event"),
+            Event::Exited { pid, status } => {
+                tracing::debug!(pid, status, "worker reaped by the zygote")
+            }
+            Event::Fatal { error } => return error,
         }
     }
 }

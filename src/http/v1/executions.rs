@@ -43,9 +43,7 @@ pub async fn create(
         fresh_namespace: false,
         wait_if_busy: false,
     };
-    Ok(Json(
-        session.execute(spec, &s.config, &s.zygote).await?.result,
-    ))
+    Ok(Json(session.execute(spec).await?.result))
 }
 
 pub async fn list(
