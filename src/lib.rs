@@ -29,7 +29,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     let started = Instant::now();
     // Our /proc files become root-owned: sandboxed code can't read our environ even if it
     // ever shared our uid.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_dumpable(false);
     let config = Arc::new(config);
     let dirs = config.clone();
     tokio::task::spawn_blocking(move || {
@@ -42,7 +42,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     .await
     .map_err(std::io::Error::other)??;
     // Independent, and both on the way to the first /health: side by side.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     let cg_config = config.clone();
     let (caps, cgroup) = tokio::join!(
         capabilities::probe(&config),
@@ -135,7 +135,7 @@ fn lock_shared_dirs(
 ) -> (os::shared_dirs::Lock, os::shared_dirs::LockReport) {
     use config::LockSharedDirs;
     use os::shared_dirs::{in_container, Lock, LockReport};
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     let (lock, reason) = match config.lock_shared_dirs {
         _ if !root => (false, "not root: nothing to lock with, and sessions share our uid"),
         LockSharedDirs::False => (false, "EXECUTOR_LOCK_SHARED_DIRS=false"),
@@ -178,7 +178,7 @@ fn lock_shared_dirs(
 /// Files and SysV IPC objects that pool uids of a previous run left in the shared places: a
 /// new session with the same uid must not find them.
 fn scrub_leftovers(config: &Config) {
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return;
     }
     let range = config.uid_base..config.uid_base.saturating_add(config.uid_count);
@@ -197,7 +197,7 @@ fn scrub_leftovers(config: &Config) {
 
 /// Processes of pool uids left by a previous run (a crash) would share uids with new sessions.
 fn kill_leftovers(config: &Config) {
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return;
     }
     let range = config.uid_base..config.uid_base.saturating_add(config.uid_count);
@@ -208,7 +208,7 @@ fn kill_leftovers(config: &Config) {
                 uid = p.uid,
                 "killing a leftover sandboxed process"
             );
-            unsafe { libc::kill(p.pid, libc::SIGKILL) };
+            crate::os::procs::signal(p.pid, libc::SIGKILL);
         }
     }
 }

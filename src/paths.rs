@@ -4,7 +4,9 @@
 //! every step is an `openat(..., O_NOFOLLOW)` from the workspace's own descriptor.
 
 use crate::error::ApiError;
-use std::ffi::CString;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::{unlinkat, UnlinkatFlags};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -89,40 +91,26 @@ impl RelPath {
     }
 }
 
-fn cstr(name: &str) -> io::Result<CString> {
-    CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+/// Takes ownership of a descriptor nix just opened.
+fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: `fd` was returned by a successful open and nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-fn openat(dir: RawFd, name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
-    let c = cstr(name)?;
-    let fd = unsafe {
-        libc::openat(
-            dir,
-            c.as_ptr(),
-            flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            mode as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    }
+/// `openat(dir, name)` that never follows a final symlink.
+fn openat(dir: RawFd, name: &str, flags: OFlag, mode: u32) -> io::Result<OwnedFd> {
+    let fd = nix::fcntl::openat(
+        Some(dir),
+        name,
+        flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(mode),
+    )?;
+    Ok(owned(fd))
 }
 
 fn open_root(root: &Path) -> io::Result<OwnedFd> {
-    let c = cstr(&root.to_string_lossy())?;
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_RDONLY,
-        )
-    };
-    if fd < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    }
+    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
+    Ok(owned(nix::fcntl::open(root, flags, Mode::empty())?))
 }
 
 /// Maps an OS error met while resolving `rel` to what the client did wrong.
@@ -149,16 +137,13 @@ fn open_parent(
 ) -> io::Result<OwnedFd> {
     let mut dir = open_root(root)?;
     for part in &rel.parts[..rel.parts.len() - 1] {
-        let flags = libc::O_DIRECTORY | libc::O_RDONLY;
+        let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY;
         dir = match openat(dir.as_raw_fd(), part, flags, 0) {
             Ok(d) => d,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create_owner.is_some() => {
-                let c = cstr(part)?;
-                if unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o700) } < 0 {
-                    let err = io::Error::last_os_error();
-                    if err.raw_os_error() != Some(libc::EEXIST) {
-                        return Err(err);
-                    }
+                match nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), part.as_str(), Mode::S_IRWXU) {
+                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                    Err(e) => return Err(e.into()),
                 }
                 let sub = openat(dir.as_raw_fd(), part, flags, 0)?;
                 if let Some(Some(uid)) = create_owner {
@@ -179,19 +164,15 @@ fn open_parent(
 }
 
 fn is_symlink_at(dir: RawFd, name: &str) -> bool {
-    let Ok(c) = cstr(name) else { return false };
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    unsafe {
-        libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0
-            && (st.st_mode & libc::S_IFMT) == libc::S_IFLNK
-    }
+    lstat_at(dir, name).is_some_and(|st| (st.st_mode & libc::S_IFMT) == libc::S_IFLNK)
 }
 
 fn chown_fd(fd: RawFd, uid: u32) -> io::Result<()> {
-    if unsafe { libc::fchown(fd, uid, uid) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let (u, g) = (
+        nix::unistd::Uid::from_raw(uid),
+        nix::unistd::Gid::from_raw(uid),
+    );
+    Ok(nix::unistd::fchown(fd, Some(u), Some(g))?)
 }
 
 /// An open regular file beneath the workspace.
@@ -207,7 +188,7 @@ pub fn open_read(root: &Path, rel: &RelPath, owner: Option<u32>) -> Result<Opene
     let fd = openat(
         dir.as_raw_fd(),
         rel.file_name(),
-        libc::O_RDONLY | libc::O_NONBLOCK,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK,
         0,
     )
     .map_err(|e| path_error(rel, e))?;
@@ -247,36 +228,37 @@ pub fn write_atomic(
     let fd = openat(
         dir.as_raw_fd(),
         &tmp,
-        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
         0o600,
     )
     .map_err(|e| path_error(rel, e))?;
     let mut file = File::from(fd);
     let cleanup = |e: io::Error| {
-        if let Ok(c) = cstr(&tmp) {
-            unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
-        }
+        let _ = unlinkat(
+            Some(dir.as_raw_fd()),
+            tmp.as_str(),
+            UnlinkatFlags::NoRemoveDir,
+        );
         path_error(rel, e)
     };
     file.write_all(data).map_err(cleanup)?;
     if let Some(uid) = owner {
         chown_fd(file.as_raw_fd(), uid).map_err(cleanup)?;
     }
-    let (from, to) = (cstr(&tmp)?, cstr(rel.file_name())?);
-    if unsafe { libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr()) } < 0 {
-        return Err(cleanup(io::Error::last_os_error()));
-    }
+    let d = Some(dir.as_raw_fd());
+    nix::fcntl::renameat(d, tmp.as_str(), d, rel.file_name()).map_err(|e| cleanup(e.into()))?;
     Ok(data.len() as u64)
 }
 
 /// Removes the file (or symlink: removing a link never touches its target) at `rel`.
 pub fn remove(root: &Path, rel: &RelPath) -> Result<(), ApiError> {
     let dir = open_parent(root, rel, None).map_err(|e| path_error(rel, e))?;
-    let c = cstr(rel.file_name())?;
-    if unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) } < 0 {
-        return Err(path_error(rel, io::Error::last_os_error()));
-    }
-    Ok(())
+    unlinkat(
+        Some(dir.as_raw_fd()),
+        rel.file_name(),
+        UnlinkatFlags::NoRemoveDir,
+    )
+    .map_err(|e| path_error(rel, e.into()))
 }
 
 /// A regular file found by [`walk`].
@@ -306,7 +288,7 @@ pub fn walk(root: &Path, sub: Option<&RelPath>) -> Vec<Entry> {
             match openat(
                 parent.as_raw_fd(),
                 rel.file_name(),
-                libc::O_DIRECTORY | libc::O_RDONLY,
+                OFlag::O_DIRECTORY | OFlag::O_RDONLY,
                 0,
             ) {
                 Ok(d) => d,
@@ -344,7 +326,7 @@ fn walk_dir(dir: &OwnedFd, prefix: Option<String>, depth: usize, out: &mut Vec<E
             if let Ok(sub) = openat(
                 dir.as_raw_fd(),
                 &name,
-                libc::O_DIRECTORY | libc::O_RDONLY,
+                OFlag::O_DIRECTORY | OFlag::O_RDONLY,
                 0,
             ) {
                 walk_dir(&sub, Some(path), depth + 1, out);
@@ -423,7 +405,7 @@ fn usage_dir(dir: &OwnedFd, depth: usize, max_inodes: u64, u: &mut Usage) {
             if let Ok(sub) = openat(
                 dir.as_raw_fd(),
                 &name,
-                libc::O_DIRECTORY | libc::O_RDONLY,
+                OFlag::O_DIRECTORY | OFlag::O_RDONLY,
                 0,
             ) {
                 usage_dir(&sub, depth + 1, max_inodes, u);
@@ -452,20 +434,14 @@ impl Quota {
     }
 }
 
+/// `fstatat` of the entry itself (a symlink is not followed).
 fn lstat_at(dir: RawFd, name: &str) -> Option<libc::stat> {
-    let c = cstr(name).ok()?;
-    // SAFETY: all-zero is a valid `stat`; the kernel fills it on success.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is NUL-terminated and `st` a valid out-pointer; the link itself is stat'ed.
-    let rc = unsafe { libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-    (rc == 0).then_some(st)
+    nix::sys::stat::fstatat(Some(dir), name, AtFlags::AT_SYMLINK_NOFOLLOW).ok()
 }
 
+/// A regular file's `stat`, never through a symlink.
 fn stat_at(dir: RawFd, name: &str) -> Option<libc::stat> {
-    let c = cstr(name).ok()?;
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-    (rc == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG).then_some(st)
+    lstat_at(dir, name).filter(|st| (st.st_mode & libc::S_IFMT) == libc::S_IFREG)
 }
 
 #[cfg(test)]

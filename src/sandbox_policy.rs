@@ -4,7 +4,8 @@ use crate::cgroups::SessionCgroup;
 use crate::config::Config;
 use crate::host::Host;
 use dynexec_sandbox::{
-    LandlockPolicy, NamespacePolicy, NetworkPolicy, Policy, RlimitPolicy, SeccompExtras,
+    LandlockPolicy, Layer, NamespacePolicy, NetworkPolicy, Policy, Report, RlimitPolicy,
+    SeccompExtras,
 };
 use std::path::Path;
 
@@ -99,24 +100,52 @@ fn landlock_usable(config: &Config, host: &Host) -> bool {
 /// The layers a session's worker enters on this host, in the order it enters them (what
 /// `/v1/info` shows; each session reports what it actually got).
 pub fn planned_layers(config: &Config, host: &Host) -> Vec<&'static str> {
-    let uid_isolation = host.uid_isolation;
-    let mut layers = vec![];
-    if uid_isolation && host.cgroups.is_some() {
-        layers.push("cgroup");
+    Layer::ORDER
+        .into_iter()
+        .filter(|l| planned(config, host, *l))
+        .map(Layer::name)
+        .collect()
+}
+
+fn planned(config: &Config, host: &Host, layer: Layer) -> bool {
+    match layer {
+        Layer::Cgroup => host.uid_isolation && host.cgroups.is_some(),
+        Layer::Namespaces => namespaces_usable(config, host),
+        Layer::Uid => host.uid_isolation,
+        Layer::Landlock => landlock_usable(config, host),
+        _ => true,
     }
-    layers.extend(["fd_hygiene", "setsid", "rlimits"]);
-    if namespaces_usable(config, host) {
-        layers.push("namespaces");
-    }
-    if uid_isolation {
-        layers.push("uid");
-    }
-    layers.extend(["pdeathsig", "no_new_privs"]);
-    if landlock_usable(config, host) {
-        layers.push("landlock");
-    }
-    layers.push("seccomp");
-    layers
+}
+
+/// What a session misses of the optional layers, as warnings (the session is `degraded`
+/// when there is any). `cgroup_limits`: its groups bound both memory and processes (a
+/// kill-only v2 group is not the cgroup layer); `shared_dirs_locked`: without a mount
+/// namespace, the shared directories are still no meeting place.
+pub fn session_warnings(
+    report: &Report,
+    cgroup_limits: bool,
+    shared_dirs_locked: bool,
+) -> Vec<&'static str> {
+    let has = |l: Layer| report.layers.iter().any(|x| x == l.name());
+    Layer::ORDER
+        .into_iter()
+        .filter(|l| l.optional())
+        .filter_map(|l| match l {
+            Layer::Uid if !has(l) => {
+                Some("no uid isolation: this session shares a uid with the others")
+            }
+            Layer::Landlock if !has(l) => {
+                Some("no Landlock: filesystem isolation relies on uids and permissions")
+            }
+            Layer::Namespaces if !has(l) && !shared_dirs_locked => Some(
+                "no private namespaces and shared directories not locked: /tmp and /dev/shm are the host's (Landlock, when enforced, keeps them out of reach)",
+            ),
+            Layer::Cgroup if !(has(l) && cgroup_limits) => Some(
+                "no cgroup: memory and processes are limited per process and per uid, not for the session as a whole",
+            ),
+            _ => None,
+        })
+        .collect()
 }
 
 fn namespaces(config: &Config, host: &Host, workspace: &Path) -> Option<NamespacePolicy> {

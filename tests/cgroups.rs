@@ -300,7 +300,7 @@ fn groups_go_at_shutdown_and_a_crashed_runs_groups_at_the_next_start() {
     let sid = crashed.create_session();
     let uid = crashed.session_uid(&sid);
     let dirs = session_dirs(&report, uid);
-    unsafe { libc::kill(crashed.pid() as i32, libc::SIGKILL) };
+    common::signal(crashed.pid(), libc::SIGKILL);
     assert!(eventually(Duration::from_secs(10), || crashed.exited()));
     // The kernel killed the processes (parent-death signals); the groups stay behind.
     assert!(eventually(Duration::from_secs(10), || processes_of_uid(

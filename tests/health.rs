@@ -84,8 +84,8 @@ fn a_dead_zygote_is_restarted_and_sessions_recover() {
     let s = Server::start();
     let sid = s.create_session();
     s.run_ok(&sid, "x = 1");
-    let zpid = s.get_json("/v1/info")["zygote"]["pid"].as_i64().unwrap() as i32;
-    unsafe { libc::kill(zpid, libc::SIGKILL) };
+    let zpid = s.get_json("/v1/info")["zygote"]["pid"].as_i64().unwrap() as u32;
+    common::signal(zpid, libc::SIGKILL);
     assert!(common::eventually(Duration::from_secs(30), || {
         let i = s.get_json("/v1/info");
         i["zygote"]["state"] == "warm" && i["zygote"]["pid"].as_i64() != Some(zpid as i64)

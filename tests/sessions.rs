@@ -255,7 +255,7 @@ fn shutdown_stops_sessions_but_keeps_their_files() {
     } else {
         None
     };
-    unsafe { libc::kill(s.pid() as i32, libc::SIGTERM) };
+    common::signal(s.pid(), libc::SIGTERM);
     assert!(
         eventually(Duration::from_secs(10), || s.exited()),
         "the server did not exit on SIGTERM"

@@ -16,3 +16,15 @@ pub fn join(procs_files: &[String]) -> Result<(), SandboxError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_group_fails_the_step_by_name() {
+        let e = join(&["/nonexistent/dynexec/cgroup.procs".into()]).unwrap_err();
+        assert_eq!(e.step, "cgroup");
+        assert!(e.detail.contains("/nonexistent/dynexec"), "{e}");
+    }
+}

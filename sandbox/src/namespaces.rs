@@ -7,27 +7,36 @@
 
 use crate::error::SandboxError;
 use crate::policy::NamespacePolicy;
-use std::ffi::CString;
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
 
-fn c(s: &str) -> CString {
-    CString::new(s).expect("static path")
+fn err(e: nix::Error) -> SandboxError {
+    SandboxError::msg("namespaces", e.desc())
 }
 
 fn mount_tmpfs(target: &str, size_mb: u64) -> Result<(), SandboxError> {
-    let opts = c(&format!("size={size_mb}m,mode=1777"));
-    let rc = unsafe {
-        libc::mount(
-            c("tmpfs").as_ptr(),
-            c(target).as_ptr(),
-            c("tmpfs").as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            opts.as_ptr().cast(),
-        )
-    };
-    if rc != 0 {
-        return Err(SandboxError::os("namespaces"));
+    let opts = format!("size={size_mb}m,mode=1777");
+    mount(
+        Some("tmpfs"),
+        target,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(opts.as_str()),
+    )
+    .map_err(err)
+}
+
+/// The namespaces a policy asks for, as reports name them (`net,pid,ipc,mount,cgroup`).
+pub fn kinds(p: &NamespacePolicy) -> String {
+    let mut kinds = vec![];
+    if p.private_network {
+        kinds.push("net");
     }
-    Ok(())
+    if p.private_pid {
+        kinds.push("pid");
+    }
+    kinds.extend(["ipc", "mount", "cgroup"]);
+    kinds.join(",")
 }
 
 /// Opens each path that a new tmpfs on `dir` would hide, to bind it back afterwards.
@@ -51,20 +60,15 @@ fn bind_back(path: &str, fd: &std::fs::File) -> Result<(), SandboxError> {
     use std::os::fd::AsRawFd;
     std::fs::create_dir_all(path)
         .map_err(|e| SandboxError::msg("namespaces", format!("{path}: {e}")))?;
-    let src = c(&format!("/proc/self/fd/{}", fd.as_raw_fd()));
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            c(path).as_ptr(),
-            std::ptr::null(),
-            libc::MS_BIND | libc::MS_REC,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(SandboxError::os("namespaces"));
-    }
-    Ok(())
+    let src = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    mount(
+        Some(src.as_str()),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(err)
 }
 
 /// What entering the namespaces changed.
@@ -80,12 +84,15 @@ pub struct Entered {
 /// everything in its namespace), the parent stays behind as root, holding no descriptor, and
 /// only waits for it (it dies with the zygote, and the worker dies with it).
 fn become_pid_one() -> Result<(), SandboxError> {
-    // SAFETY: the worker is single-threaded here.
+    // SAFETY: the worker is single-threaded here, so the child may do anything.
     let child = unsafe { libc::fork() };
     if child < 0 {
         return Err(SandboxError::os("namespaces"));
     }
     if child > 0 {
+        // The relay: raw calls only (it must not touch the Python runtime it shares with the
+        // worker, nor drop anything), then _exit with the worker's status.
+        // SAFETY: syscalls on this process and its child; `status` is a valid out-pointer.
         unsafe {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
@@ -115,7 +122,7 @@ pub fn host_pid() -> i32 {
     std::fs::read_link("/proc/self")
         .ok()
         .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
-        .unwrap_or_else(|| unsafe { libc::getpid() })
+        .unwrap_or_else(|| nix::unistd::getpid().as_raw())
 }
 
 /// Unshares and sets up the namespaces; returns the paths that became private and writable.
@@ -124,29 +131,24 @@ pub fn host_pid() -> i32 {
 pub fn enter(p: &NamespacePolicy) -> Result<Entered, SandboxError> {
     // A cgroup namespace rooted at the session's own group (joined just before): code reads
     // `0::/` in /proc/self/cgroup instead of the host's cgroup layout.
-    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWCGROUP;
+    let mut flags =
+        CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWCGROUP;
     if p.private_network {
-        flags |= libc::CLONE_NEWNET;
+        flags |= CloneFlags::CLONE_NEWNET;
     }
     if p.private_pid {
-        flags |= libc::CLONE_NEWPID;
+        flags |= CloneFlags::CLONE_NEWPID;
     }
-    if unsafe { libc::unshare(flags) } != 0 {
-        return Err(SandboxError::os("namespaces"));
-    }
+    unshare(flags).map_err(err)?;
     // Nothing we mount may propagate back to the host's mount table.
-    let rc = unsafe {
-        libc::mount(
-            std::ptr::null(),
-            c("/").as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(SandboxError::os("namespaces"));
-    }
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(err)?;
     let mut private = vec![];
     for dir in ["/tmp", "/dev/shm"] {
         if std::path::Path::new(dir).is_dir() {
@@ -163,21 +165,68 @@ pub fn enter(p: &NamespacePolicy) -> Result<Entered, SandboxError> {
         become_pid_one()?;
         host = Some(host_pid());
         // A /proc of the new PID namespace: the session sees its own processes only.
-        let rc = unsafe {
-            libc::mount(
-                c("proc").as_ptr(),
-                c("/proc").as_ptr(),
-                c("proc").as_ptr(),
-                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                std::ptr::null(),
-            )
-        };
-        if rc != 0 {
-            return Err(SandboxError::os("namespaces"));
-        }
+        mount(
+            Some("proc"),
+            "/proc",
+            Some("proc"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+        .map_err(err)?;
     }
     Ok(Entered {
         private_paths: private,
         host_pid: host,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{ensure, in_child, root};
+
+    fn ns(kind: &str) -> Result<std::path::PathBuf, String> {
+        std::fs::read_link(format!("/proc/self/ns/{kind}")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn private_ipc_mount_and_tmp() {
+        if !root() {
+            eprintln!("SKIPPED: namespaces need root");
+            return;
+        }
+        let keep = tempfile::tempdir_in("/tmp").unwrap();
+        std::fs::write(keep.path().join("kept"), "yes").unwrap();
+        let keep_path = keep.path().display().to_string();
+        in_child(|| {
+            let (ipc, mnt) = (ns("ipc")?, ns("mnt")?);
+            let p = NamespacePolicy {
+                private_network: false,
+                private_pid: false,
+                tmp_size_mb: 8,
+                keep_visible: vec![keep_path.clone()],
+            };
+            match enter(&p) {
+                Ok(entered) => {
+                    ensure(ns("ipc")? != ipc, "same IPC namespace")?;
+                    ensure(ns("mnt")? != mnt, "same mount namespace")?;
+                    ensure(
+                        entered.private_paths.contains(&"/tmp".to_string()),
+                        "no private /tmp",
+                    )?;
+                    let st = nix::sys::statfs::statfs("/tmp").map_err(|e| e.to_string())?;
+                    ensure(
+                        st.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC,
+                        "/tmp is not a tmpfs",
+                    )?;
+                    let kept = std::fs::read_to_string(format!("{keep_path}/kept"))
+                        .map_err(|e| format!("a kept path vanished: {e}"))?;
+                    ensure(kept == "yes", "kept path content")?;
+                    ensure(kinds(&p) == "ipc,mount,cgroup", "kinds")
+                }
+                // a host without namespaces (a container) reports why instead
+                Err(e) => ensure(!e.detail.is_empty(), "an empty reason"),
+            }
+        });
+    }
 }

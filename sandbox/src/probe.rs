@@ -51,9 +51,11 @@ fn in_child(f: impl FnOnce() -> bool) -> bool {
     }
     if pid == 0 {
         let ok = f();
+        // SAFETY: the child ends here without running the parent's exit handlers.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
     let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer; `pid` is our child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
     libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
 }
@@ -67,7 +69,8 @@ fn status_field(name: &str) -> String {
 }
 
 fn unshare_works(flags: libc::c_int) -> bool {
-    in_child(|| unsafe { libc::unshare(flags) } == 0)
+    let flags = nix::sched::CloneFlags::from_bits_truncate(flags);
+    in_child(|| nix::sched::unshare(flags).is_ok())
 }
 
 /// The cgroup2 mount, its controllers, and whether we may create a child group there.
@@ -117,8 +120,14 @@ pub fn probe(test_uid: u32) -> Capabilities {
             && in_child(|| crate::identity::switch_to(test_uid, test_uid).is_ok()),
         seccomp: in_child(|| {
             crate::seccomp::install(NetworkPolicy::Deny, &Default::default()).is_ok()
-                && unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) } == -1
-                && std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+                && nix::sys::socket::socket(
+                    nix::sys::socket::AddressFamily::Inet,
+                    nix::sys::socket::SockType::Stream,
+                    nix::sys::socket::SockFlag::empty(),
+                    None,
+                )
+                .err()
+                    == Some(nix::errno::Errno::EPERM)
         }),
         landlock_abi: crate::landlock::abi_version(),
         max_user_namespaces: std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
@@ -130,11 +139,14 @@ pub fn probe(test_uid: u32) -> Capabilities {
         mount_namespace: unshare_works(libc::CLONE_NEWNS),
         cgroup_v2_writable,
         cgroup_v2,
+        // SAFETY: closes no descriptor that exists (the range starts at u32::MAX - 1).
         close_range: unsafe { libc::syscall(libc::SYS_close_range, u32::MAX - 1, u32::MAX, 0) }
             == 0,
         pidfd_open: {
+            // SAFETY: opens a pidfd of this process, closed right after; no pointers.
             let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
             if fd >= 0 {
+                // SAFETY: `fd` was just opened here and is used by nothing else.
                 unsafe { libc::close(fd as i32) };
             }
             fd >= 0

@@ -282,3 +282,131 @@ pub fn install(network: NetworkPolicy, extras: &SeccompExtras) -> Result<(), San
         .map_err(|e| SandboxError::msg("seccomp", e.to_string()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{ensure, in_child};
+
+    /// A raw syscall's result and errno.
+    fn call(nr: i64, args: [i64; 4]) -> (i64, i32) {
+        // SAFETY: only calls the test passes invalid or harmless arguments to.
+        let rc = unsafe { libc::syscall(nr, args[0], args[1], args[2], args[3]) };
+        (
+            rc,
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        )
+    }
+
+    fn denied(nr: i64, args: [i64; 4]) -> bool {
+        call(nr, args) == (-1, libc::EPERM)
+    }
+
+    #[test]
+    fn the_filters_deny_what_they_list_and_leave_the_rest() {
+        in_child(|| {
+            install(NetworkPolicy::Deny, &SeccompExtras::default()).map_err(|e| e.to_string())?;
+            ensure(
+                denied(
+                    libc::SYS_socket,
+                    [libc::AF_INET as i64, libc::SOCK_STREAM as i64, 0, 0],
+                ),
+                "AF_INET socket allowed",
+            )?;
+            let unix = call(
+                libc::SYS_socket,
+                [libc::AF_UNIX as i64, libc::SOCK_STREAM as i64, 0, 0],
+            );
+            ensure(unix.0 >= 0, "AF_UNIX socket refused")?;
+            ensure(
+                denied(libc::SYS_ptrace, [libc::PTRACE_TRACEME as i64, 0, 0, 0]),
+                "ptrace",
+            )?;
+            ensure(denied(libc::SYS_io_setup, [1, 0, 0, 0]), "io_setup")?;
+            ensure(denied(libc::SYS_kill, [-1, 0, 0, 0]), "kill(-1)")?;
+            ensure(
+                denied(libc::SYS_prctl, [libc::PR_SET_DUMPABLE as i64, 0, 0, 0]),
+                "PR_SET_DUMPABLE",
+            )?;
+            ensure(
+                denied(libc::SYS_clone, [libc::CLONE_NEWUSER as i64, 0, 0, 0]),
+                "clone(CLONE_NEWUSER)",
+            )?;
+            ensure(
+                call(libc::SYS_clone3, [0, 0, 0, 0]) == (-1, libc::ENOSYS),
+                "clone3 not ENOSYS",
+            )?;
+            #[cfg(target_arch = "x86_64")]
+            ensure(denied(0x4000_0000 | libc::SYS_getpid, [0; 4]), "x32 getpid")?;
+            // setsid pretends: 0, and the session does not change
+            let sid = nix::unistd::getsid(None).map_err(|e| e.to_string())?;
+            ensure(
+                call(libc::SYS_setsid, [0; 4]).0 == 0,
+                "setsid did not answer 0",
+            )?;
+            ensure(
+                nix::unistd::getsid(None).map_err(|e| e.to_string())? == sid,
+                "a new session",
+            )?;
+            // without the extras: SysV IPC and shared memory work
+            let shm = call(libc::SYS_shmget, [libc::IPC_PRIVATE as i64, 4096, 0o600, 0]);
+            ensure(shm.0 >= 0, "shmget refused without the extra")?;
+            // SAFETY: removes the segment just made.
+            unsafe { libc::shmctl(shm.0 as i32, libc::IPC_RMID, std::ptr::null_mut()) };
+            // threads still start (glibc falls back from clone3 to clone)
+            std::thread::spawn(|| ())
+                .join()
+                .map_err(|_| "a thread failed".to_string())
+        });
+    }
+
+    #[test]
+    fn the_extras_deny_sysv_ipc_and_shared_memory() {
+        in_child(|| {
+            let extras = SeccompExtras {
+                deny_sysv_ipc: true,
+                deny_shared_memory: true,
+            };
+            install(NetworkPolicy::Allow, &extras).map_err(|e| e.to_string())?;
+            ensure(
+                denied(libc::SYS_shmget, [libc::IPC_PRIVATE as i64, 4096, 0o600, 0]),
+                "shmget",
+            )?;
+            ensure(denied(libc::SYS_memfd_create, [0, 0, 0, 0]), "memfd_create")?;
+            // SAFETY: mmap calls whose results are checked and unmapped.
+            let (shared, private) = unsafe {
+                let shared = libc::mmap(
+                    std::ptr::null_mut(),
+                    4096,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                let private = libc::mmap(
+                    std::ptr::null_mut(),
+                    4096,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                if private != libc::MAP_FAILED {
+                    libc::munmap(private, 4096);
+                }
+                (shared, private)
+            };
+            ensure(
+                shared == libc::MAP_FAILED,
+                "shared anonymous memory allowed",
+            )?;
+            ensure(private != libc::MAP_FAILED, "private memory refused")?;
+            // network allowed: an INET socket opens
+            let inet = call(
+                libc::SYS_socket,
+                [libc::AF_INET as i64, libc::SOCK_DGRAM as i64, 0, 0],
+            );
+            ensure(inet.0 >= 0, "AF_INET refused under network=allow")
+        });
+    }
+}

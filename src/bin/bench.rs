@@ -17,6 +17,7 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // SAFETY: signals our own child process.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }
@@ -222,6 +223,7 @@ fn start_to_healthy(runs: usize) -> Vec<f64> {
             }
             std::thread::sleep(Duration::from_micros(500));
         }
+        // SAFETY: signals our own child process.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let _ = child.wait();
         let _ = std::fs::remove_dir_all(&root);

@@ -85,7 +85,7 @@ impl SessionCgroup {
             }
             if !killed_by_kernel {
                 for pid in pids {
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    crate::os::procs::signal(pid, libc::SIGKILL);
                 }
             }
             std::thread::sleep(Duration::from_millis(2));

@@ -1,8 +1,15 @@
 //! A SOCK_SEQPACKET control socket to the zygote: one JSON message per packet, optionally
 //! carrying file descriptors (SCM_RIGHTS) — how a worker receives its channel and output pipes.
+//! The calls are nix's (`sendmsg` with `ControlMessage::ScmRights`, as youki's channel does).
 
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::socket::{
+    recv, sendmsg, socketpair as nix_socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag,
+    SockType, UnixAddr,
+};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -10,37 +17,37 @@ pub struct SeqPacket {
     fd: AsyncFd<OwnedFd>,
 }
 
-/// A socketpair of SOCK_SEQPACKET (or SOCK_STREAM) sockets, both CLOEXEC.
-pub fn socketpair(kind: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            kind | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
+/// What a socketpair is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// Message boundaries kept (the zygote's control socket).
+    SeqPacket,
+    /// A byte stream (a worker's JSON-lines channel).
+    Stream,
+}
+
+/// A socketpair of the given kind, both ends CLOEXEC.
+pub fn socketpair(kind: Kind) -> io::Result<(OwnedFd, OwnedFd)> {
+    let ty = match kind {
+        Kind::SeqPacket => SockType::SeqPacket,
+        Kind::Stream => SockType::Stream,
     };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(nix_socketpair(
+        AddressFamily::Unix,
+        ty,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?)
 }
 
 /// A CLOEXEC pipe: (read end, write end).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
 }
 
 pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }
 
@@ -68,15 +75,7 @@ impl SeqPacket {
         let mut buf = vec![0u8; 1 << 16];
         loop {
             let mut guard = self.fd.ready(Interest::READABLE).await?;
-            match guard.try_io(|fd| {
-                let n =
-                    unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
-            }) {
+            match guard.try_io(|fd| Ok(recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty())?)) {
                 Ok(Ok(n)) => {
                     buf.truncate(n);
                     return Ok(buf);
@@ -89,38 +88,49 @@ impl SeqPacket {
 }
 
 fn send_raw(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
-    let fd_bytes = std::mem::size_of_val(fds);
-    let space = unsafe { libc::CMSG_SPACE(fd_bytes as u32) } as usize;
-    let mut cmsg_buf = vec![0u8; space.max(1)];
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut _,
-        iov_len: data.len(),
-    };
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    if !fds.is_empty() {
-        msg.msg_control = cmsg_buf.as_mut_ptr().cast();
-        msg.msg_controllen = space;
-        // SAFETY: msg_control points at a buffer of CMSG_SPACE(fd_bytes) bytes.
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes as u32) as usize;
-            std::ptr::copy_nonoverlapping(
-                fds.as_ptr().cast::<u8>(),
-                libc::CMSG_DATA(cmsg),
-                fd_bytes,
-            );
-        }
-    }
-    let n = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if n as usize != data.len() {
+    let iov = [IoSlice::new(data)];
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+    let n = sendmsg::<UnixAddr>(sock, &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)?;
+    if n != data.len() {
         return Err(io::Error::other("short write on a seqpacket socket"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    use std::io::{IoSliceMut, Read, Write};
+    use std::os::fd::FromRawFd;
+
+    #[test]
+    fn a_packet_carries_descriptors() {
+        let (a, b) = socketpair(Kind::SeqPacket).unwrap();
+        let (r, w) = pipe().unwrap();
+        send_raw(a.as_raw_fd(), b"hello", &[w.as_raw_fd()]).unwrap();
+        drop(w);
+        let mut buf = [0u8; 16];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let msg = recvmsg::<UnixAddr>(b.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())
+            .unwrap();
+        let fd = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+            .expect("a descriptor came with the packet");
+        assert_eq!(msg.bytes, 5);
+        // SAFETY: the kernel just installed `fd` in this process for us alone.
+        let mut got = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        got.write_all(b"x").unwrap();
+        drop(got);
+        let mut out = String::new();
+        std::fs::File::from(r).read_to_string(&mut out).unwrap();
+        assert_eq!(out, "x", "the passed descriptor is the pipe's write end");
+    }
 }

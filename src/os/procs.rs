@@ -47,8 +47,15 @@ pub fn all() -> Vec<Proc> {
 
 /// Whether a process exists (a zombie counts: it is not reaped yet).
 pub fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists and may be signalled.
-    unsafe { libc::kill(pid, 0) == 0 }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+/// Sends `sig` to `pid` (a negative pid: that process group); a process already gone is not
+/// an error worth reporting.
+pub fn signal(pid: i32, sig: libc::c_int) {
+    if let Ok(sig) = nix::sys::signal::Signal::try_from(sig) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+    }
 }
 
 /// Live processes whose real uid is `uid`.

@@ -11,8 +11,10 @@
 //! descriptors: it runs as root in directories that sandboxed code can change under it, so it
 //! must never follow a link that code planted (std's `remove_dir_all` works on paths).
 
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::UnlinkatFlags;
 use serde::Serialize;
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -236,18 +238,9 @@ impl Walk<'_> {
     }
 }
 
-fn cstr(name: &[u8]) -> io::Result<CString> {
-    CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-}
-
 fn open_dir(dir: RawFd, name: &[u8]) -> io::Result<OwnedFd> {
-    let c = cstr(name)?;
-    let flags = libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_RDONLY | libc::O_CLOEXEC;
-    // SAFETY: `c` is a valid NUL-terminated string; the fd returned is ours alone.
-    let fd = unsafe { libc::openat(dir, c.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::openat(Some(dir), name, flags, Mode::empty())?;
     // SAFETY: `fd` was just opened and is owned by nothing else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -264,24 +257,20 @@ fn names_in(fd: &OwnedFd) -> io::Result<Vec<Vec<u8>>> {
 }
 
 fn stat_at(dir: RawFd, name: &[u8]) -> io::Result<libc::stat> {
-    let c = cstr(name)?;
-    // SAFETY: all-zero is a valid `stat`; the kernel fills it on success.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is NUL-terminated and `st` is a valid out-pointer.
-    let rc = unsafe { libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(st)
+    Ok(nix::sys::stat::fstatat(
+        Some(dir),
+        name,
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?)
 }
 
 fn unlink_at(dir: RawFd, name: &[u8], flags: libc::c_int) -> io::Result<()> {
-    let c = cstr(name)?;
-    // SAFETY: `c` is NUL-terminated; unlinkat never follows a final symlink.
-    if unsafe { libc::unlinkat(dir, c.as_ptr(), flags) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let how = if flags & libc::AT_REMOVEDIR != 0 {
+        UnlinkatFlags::RemoveDir
+    } else {
+        UnlinkatFlags::NoRemoveDir
+    };
+    Ok(nix::unistd::unlinkat(Some(dir), name, how)?)
 }
 
 /// The SysV IPC objects (shared memory, semaphore sets, message queues) of this IPC namespace

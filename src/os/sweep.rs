@@ -24,7 +24,7 @@ pub fn signal_uid(uid: u32, sig: libc::c_int) -> std::io::Result<()> {
                 tracing::warn!(uid, signal = by, "the uid-sweep helper was killed; signalling the uid's processes directly, then again");
                 for pid in procs::of_uid(uid) {
                     // SAFETY: kill has no memory preconditions.
-                    unsafe { libc::kill(pid, sig) };
+                    procs::signal(pid, sig);
                 }
             }
         }
@@ -91,10 +91,10 @@ pub fn kill_all_but(uid: u32, keep: i32) -> std::io::Result<()> {
             break;
         }
         for pid in others {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            procs::signal(pid, libc::SIGKILL);
         }
     }
-    unsafe { libc::kill(keep, libc::SIGCONT) };
+    procs::signal(keep, libc::SIGCONT);
     Ok(())
 }
 
@@ -106,14 +106,12 @@ pub fn kill_uid(uid: u32) -> std::io::Result<bool> {
 
 /// Degraded mode: kill the process group and every descendant of `root`, except `keep`.
 pub fn kill_tree(root: i32, keep: Option<i32>) {
-    unsafe {
-        if keep != Some(root) {
-            libc::kill(-root, libc::SIGKILL);
-        }
+    if keep != Some(root) {
+        procs::signal(-root, libc::SIGKILL);
     }
     for pid in procs::tree(root) {
         if Some(pid) != keep {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            procs::signal(pid, libc::SIGKILL);
         }
     }
 }

@@ -178,30 +178,14 @@ impl Session {
     pub fn info(&self) -> SessionInfo {
         let m = self.meta.lock().unwrap();
         let report = m.sandbox.clone();
-        let mut warnings = vec![];
-        if self.uid.is_none() {
-            warnings.push("no uid isolation: this session shares a uid with the others");
-        }
-        if !matches!(
-            report.landlock.as_str(),
-            "fully_enforced" | "partially_enforced"
-        ) {
-            warnings.push("no Landlock: filesystem isolation relies on uids and permissions");
-        }
         let private_tmp = report.namespaces.contains("mount");
         let locked = self.engine.host.shared_dirs_locked;
-        if !private_tmp && !locked {
-            warnings.push("no private namespaces and shared directories not locked: /tmp and /dev/shm are the host's (Landlock, when enforced, keeps them out of reach)");
-        }
-        let joined = report.layers.iter().any(|l| l == "cgroup");
         let limited = self
             .stopper
             .cgroup
             .as_ref()
             .is_some_and(|c| c.limits_memory_and_processes());
-        if !(joined && limited) {
-            warnings.push("no cgroup: memory and processes are limited per process and per uid, not for the session as a whole");
-        }
+        let warnings = crate::sandbox_policy::session_warnings(&report, limited, locked);
         SessionInfo {
             id: self.id.clone(),
             state: if self.closed.load(Ordering::SeqCst) {
@@ -303,7 +287,7 @@ impl Session {
                 tracing::warn!(uid, strays = ?strays, "processes outlived their execution; killing them");
                 stopper.kill_children(pid).await;
                 // SAFETY: kill has no memory preconditions.
-                unsafe { libc::kill(pid, libc::SIGSTOP) };
+                crate::os::procs::signal(pid, libc::SIGSTOP);
             }
             drop(slot);
             checking.store(false, Ordering::SeqCst);

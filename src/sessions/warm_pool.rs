@@ -42,7 +42,7 @@ impl WarmPool {
         let generation = zygote.generation.load(Ordering::SeqCst);
         let mut ready = self.ready.lock().unwrap();
         while let Some(p) = ready.pop() {
-            let alive = unsafe { libc::kill(p.worker.pid, 0) } == 0;
+            let alive = crate::os::procs::alive(p.worker.pid);
             if p.worker.generation == generation && alive {
                 self.refill.notify_one();
                 return Some(p);

@@ -86,7 +86,7 @@ impl Worker {
 
     /// Sends a signal to the worker process itself.
     pub fn signal(&self, sig: libc::c_int) {
-        unsafe { libc::kill(self.pid, sig) };
+        crate::os::procs::signal(self.pid, sig);
     }
 }
 

@@ -111,7 +111,7 @@ impl Zygote {
             .clone()
             .ok_or("the zygote is restarting")?;
         let (chan_parent, chan_child) =
-            fdpass::socketpair(libc::SOCK_STREAM).map_err(|e| e.to_string())?;
+            fdpass::socketpair(fdpass::Kind::Stream).map_err(|e| e.to_string())?;
         let (out_r, out_w) = fdpass::pipe().map_err(|e| e.to_string())?;
         let (err_r, err_w) = fdpass::pipe().map_err(|e| e.to_string())?;
         let req = conn.next_req.fetch_add(1, Ordering::Relaxed);

@@ -44,7 +44,7 @@ pub fn launch(config: &Config) -> Result<(Child, SeqPacket), String> {
         ));
     }
     let script = config.sandbox_dir().join("zygote.py");
-    let (ours, theirs) = fdpass::socketpair(libc::SOCK_SEQPACKET).map_err(|e| e.to_string())?;
+    let (ours, theirs) = fdpass::socketpair(fdpass::Kind::SeqPacket).map_err(|e| e.to_string())?;
     let theirs_raw = theirs.as_raw_fd();
     let mut cmd = Command::new(&config.python);
     cmd.arg("-I")

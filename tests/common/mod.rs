@@ -35,6 +35,7 @@ fn uid_slot() -> (File, u32) {
     std::fs::create_dir_all(&dir).unwrap();
     for slot in 0..500u32 {
         let f = File::create(dir.join(format!("{slot}.lock"))).unwrap();
+        // SAFETY: flock on a descriptor this function owns; no pointers.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
             return (f, 40_000 + slot * UID_SLOT_SIZE);
         }
@@ -44,7 +45,7 @@ fn uid_slot() -> (File, u32) {
 
 pub fn python() -> String {
     std::env::var("EXECUTOR_PYTHON").unwrap_or_else(|_| {
-        if unsafe { libc::geteuid() } == 0 {
+        if is_root() {
             "/opt/dynamic-executor/venv/bin/python3".into()
         } else {
             format!(
@@ -434,7 +435,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        signal(self.child.id(), libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -472,7 +473,13 @@ pub fn processes_of_uid(uid: u32) -> Vec<i32> {
 }
 
 pub fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
+}
+
+/// Sends a signal to a process the test started.
+pub fn signal(pid: u32, sig: libc::c_int) {
+    let sig = nix::sys::signal::Signal::try_from(sig).expect("a signal");
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
 }
 
 /// For tests that need uid isolation: true when the server will run as root, else says why the
