@@ -130,3 +130,36 @@ impl From<std::io::Error> for ApiError {
         ApiError::Internal(e.to_string())
     }
 }
+
+/// The one place lower layers' errors become HTTP errors.
+impl From<crate::paths::PathError> for ApiError {
+    fn from(e: crate::paths::PathError) -> Self {
+        use crate::paths::PathError::*;
+        match e {
+            Invalid(m) => ApiError::BadPath(m),
+            Forbidden(m) => ApiError::PathForbidden(m),
+            NotFound(p) => ApiError::FileNotFound(p),
+            Io(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<crate::sessions::SessionError> for ApiError {
+    fn from(e: crate::sessions::SessionError) -> Self {
+        use crate::sessions::SessionError::*;
+        match e {
+            NotFound(id) => ApiError::SessionNotFound(id),
+            Busy(id) => ApiError::SessionBusy(id),
+            Exists(id) => ApiError::SessionExists(id),
+            TooMany(n) => ApiError::TooManySessions(n),
+            BadId => ApiError::BadRequest(e.to_string()),
+            Unavailable(w) => ApiError::Unavailable(w.to_string()),
+        }
+    }
+}
+
+impl From<crate::worker::WorkerError> for ApiError {
+    fn from(e: crate::worker::WorkerError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}

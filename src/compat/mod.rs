@@ -7,10 +7,10 @@ pub mod netinfo;
 pub mod truncate;
 
 use crate::config::Config;
-use crate::error::{ApiError, ApiResult};
 use crate::executions::{Language, Outcome};
 use crate::paths::RelPath;
 use crate::sessions::{ExecSpec, Session, SessionManager};
+use crate::sessions::{SessionError, SessionResult};
 use crate::zygote::Zygote;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -87,7 +87,7 @@ impl Compat {
         tokio::spawn(async move {
             c.private_ip().await;
             if let Err(e) = c.session().await {
-                tracing::error!(error = %e.message(), "could not create the compat session");
+                tracing::error!(error = %e, "could not create the compat session");
             }
         });
         if single_session && config.hard_cap_s > 0 {
@@ -120,13 +120,13 @@ impl Compat {
         self.started_instant.elapsed().as_secs()
     }
 
-    pub async fn session(&self) -> ApiResult<Arc<Session>> {
+    pub async fn session(&self) -> SessionResult<Arc<Session>> {
         self.session
             .get_or_try_init(|| async {
                 self.zygote
                     .wait_warm(Duration::from_secs(120))
                     .await
-                    .map_err(ApiError::Unavailable)?;
+                    .map_err(SessionError::from)?;
                 self.sessions
                     .create_pinned(
                         self.session_id.clone(),
@@ -139,7 +139,7 @@ impl Compat {
     }
 
     /// Runs `code` the reference's way and returns its response body (always for a 200).
-    pub async fn execute(&self, code: &str) -> ApiResult<Value> {
+    pub async fn execute(&self, code: &str) -> SessionResult<Value> {
         let session = self.session().await?;
         let trimmed = code.trim();
         let (language, body, timeout) = match trimmed.strip_prefix("BASH:") {
@@ -240,7 +240,7 @@ impl Compat {
         if self.meta.lock().unwrap().uploaded {
             return Ok(());
         }
-        let session = self.session().await.map_err(|e| e.message())?;
+        let session = self.session().await.map_err(|e| e.to_string())?;
         let status = self.session_status_document();
         self.exporter
             .upload(&self.session_id, &session.workspace, &status)
@@ -295,7 +295,7 @@ impl Compat {
         if rel.trim_matches('/').is_empty() || rel == "." {
             return Ok(None);
         }
-        RelPath::parse(rel).map(Some).map_err(|e| e.message())
+        RelPath::parse(rel).map(Some).map_err(|e| e.to_string())
     }
 
     async fn hard_cap(self: Arc<Self>, after: Duration) {

@@ -86,7 +86,7 @@ pub async fn health(State(s): State<AppState>) -> Response {
 async fn container_info(State(s): State<AppState>) -> Json<Value> {
     // The session is "known" once it exists: a client that sees its id may use it at once.
     if let Err(e) = s.compat.session().await {
-        tracing::warn!(error = %e.message(), "the compat session is not available yet");
+        tracing::warn!(error = %e, "the compat session is not available yet");
     }
     let known = s.sessions.ids();
     Json(json!({
@@ -148,7 +148,10 @@ async fn execute(State(s): State<AppState>, req: Request) -> Response {
     }
     match c.execute(&code).await {
         Ok(v) => reply(StatusCode::OK, v),
-        Err(e) => reply(e.status(), json!({ "error": e.message() })),
+        Err(e) => {
+            let e = crate::error::ApiError::from(e);
+            reply(e.status(), json!({ "error": e.message() }))
+        }
     }
 }
 

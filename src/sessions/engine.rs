@@ -4,7 +4,7 @@
 use crate::cgroups::SessionCgroup;
 use crate::config::Config;
 use crate::host::Host;
-use crate::worker::Worker;
+use crate::worker::{Worker, WorkerError};
 use crate::zygote::{Zygote, ZygoteState};
 use std::path::Path;
 use std::sync::Arc;
@@ -23,12 +23,11 @@ impl Engine {
         uid: Option<u32>,
         cgroup: Option<&SessionCgroup>,
         ws: &Path,
-    ) -> Result<Worker, String> {
+    ) -> Result<Worker, WorkerError> {
         if let Some(cg) = cgroup.cloned() {
             tokio::task::spawn_blocking(move || cg.create())
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("creating the session's cgroup: {e}"))?;
+                .await?
+                .map_err(WorkerError::Cgroup)?;
         }
         let zygote_pid = match self.zygote.state() {
             ZygoteState::Warm(info) => Some(info.pid),

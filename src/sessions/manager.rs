@@ -1,10 +1,10 @@
 //! The table of sessions on this instance: create (from the warm pool), look up, close, reap.
 
 use super::engine::Engine;
+use super::error::{SessionError, SessionResult};
 use super::session::Session;
 use super::uid_pool::UidPool;
 use super::warm_pool::{self, WarmPool};
-use crate::error::{ApiError, ApiResult};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -21,7 +21,7 @@ pub struct SessionManager {
 }
 
 /// Client-chosen ids: 1–128 characters of `[A-Za-z0-9._-]`, not starting with `.` or `-`.
-pub fn validate_id(id: &str) -> ApiResult<()> {
+pub fn validate_id(id: &str) -> SessionResult<()> {
     let ok = !id.is_empty()
         && id.len() <= 128
         && id
@@ -31,10 +31,7 @@ pub fn validate_id(id: &str) -> ApiResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::BadRequest(
-            "session id must be 1-128 characters of A-Z a-z 0-9 . _ - and not start with . or -"
-                .into(),
-        ))
+        Err(SessionError::BadId)
     }
 }
 
@@ -84,13 +81,13 @@ impl SessionManager {
         self.pool.len()
     }
 
-    pub fn get(&self, id: &str) -> ApiResult<Arc<Session>> {
+    pub fn get(&self, id: &str) -> SessionResult<Arc<Session>> {
         self.sessions
             .read()
             .unwrap()
             .get(id)
             .cloned()
-            .ok_or_else(|| ApiError::SessionNotFound(id.to_string()))
+            .ok_or_else(|| SessionError::NotFound(id.to_string()))
     }
 
     pub fn ids(&self) -> Vec<String> {
@@ -103,7 +100,7 @@ impl SessionManager {
         v
     }
 
-    pub async fn create(&self, requested: Option<String>) -> ApiResult<Arc<Session>> {
+    pub async fn create(&self, requested: Option<String>) -> SessionResult<Arc<Session>> {
         self.create_with(requested, None, false).await
     }
 
@@ -112,7 +109,7 @@ impl SessionManager {
         &self,
         id: String,
         workspace: Option<PathBuf>,
-    ) -> ApiResult<Arc<Session>> {
+    ) -> SessionResult<Arc<Session>> {
         self.create_with(Some(id), workspace, true).await
     }
 
@@ -121,7 +118,7 @@ impl SessionManager {
         requested: Option<String>,
         fixed: Option<PathBuf>,
         pinned: bool,
-    ) -> ApiResult<Arc<Session>> {
+    ) -> SessionResult<Arc<Session>> {
         let id = match requested {
             Some(id) => {
                 validate_id(&id)?;
@@ -133,14 +130,14 @@ impl SessionManager {
             let sessions = self.sessions.read().unwrap();
             let mut reserved = self.reserved.lock().unwrap();
             if sessions.contains_key(&id) || reserved.contains_key(&id) {
-                return Err(ApiError::SessionExists(id));
+                return Err(SessionError::Exists(id));
             }
             // The compat session is the system's own: it does not use up the clients' quota.
             let counted = sessions.values().filter(|s| !s.pinned).count()
                 + reserved.values().filter(|p| !**p).count();
             let max = self.engine.config.max_sessions;
             if !pinned && counted >= max {
-                return Err(ApiError::TooManySessions(max));
+                return Err(SessionError::TooMany(max));
             }
             reserved.insert(id.clone(), pinned);
         }
@@ -153,7 +150,7 @@ impl SessionManager {
             Some(p) => Ok(p),
             None => warm_pool::prepare(&self.engine, &self.uids, fixed.as_deref())
                 .await
-                .map_err(ApiError::Unavailable),
+                .map_err(SessionError::from),
         };
         let result = prepared.map(|p| {
             let session = Arc::new(Session::new(id.clone(), p, pinned, self.engine.clone()));
@@ -167,13 +164,13 @@ impl SessionManager {
         result
     }
 
-    pub async fn delete(&self, id: &str) -> ApiResult<()> {
+    pub async fn delete(&self, id: &str) -> SessionResult<()> {
         let session = self
             .sessions
             .write()
             .unwrap()
             .remove(id)
-            .ok_or_else(|| ApiError::SessionNotFound(id.to_string()))?;
+            .ok_or_else(|| SessionError::NotFound(id.to_string()))?;
         self.close(session).await;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Sessions: a workspace, a uid and a sandboxed worker, kept for a client across executions.
 
 mod engine;
+mod error;
 mod manager;
 mod session;
 pub mod uid_pool;
@@ -8,6 +9,7 @@ mod warm_pool;
 pub mod workspace;
 
 pub use engine::Engine;
+pub use error::{SessionError, SessionResult};
 pub use manager::SessionManager;
 pub use session::{ExecSpec, SandboxInfo, Session, SessionInfo};
 pub use warm_pool::Prepared;

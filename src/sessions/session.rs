@@ -1,9 +1,9 @@
 //! One session: its workspace, uid and worker, its execution history and what it produced.
 
 use super::engine::Engine;
+use super::error::{SessionError, SessionResult};
 use super::warm_pool;
 use crate::artifacts::{self, FileKey};
-use crate::error::{ApiError, ApiResult};
 use crate::executions::{self, ExecEvent, ExecutionResult, Language, Outcome, RawRun, RunLimits};
 use crate::worker::protocol::Request;
 use crate::worker::{Stopper, Worker};
@@ -216,16 +216,16 @@ impl Session {
 
     /// Runs one execution. A second concurrent one is refused with 409 (`session_busy`):
     /// queueing would hide from the caller that its code has not started.
-    pub async fn execute(&self, spec: ExecSpec) -> ApiResult<Executed> {
+    pub async fn execute(&self, spec: ExecSpec) -> SessionResult<Executed> {
         let mut slot = match self.worker.clone().try_lock_owned() {
             Ok(slot) => slot,
             Err(_) if spec.wait_if_busy || self.checking.load(Ordering::SeqCst) => {
                 self.worker.clone().lock_owned().await
             }
-            Err(_) => return Err(ApiError::SessionBusy(self.id.clone())),
+            Err(_) => return Err(SessionError::Busy(self.id.clone())),
         };
         if self.closed.load(Ordering::SeqCst) {
-            return Err(ApiError::SessionNotFound(self.id.clone()));
+            return Err(SessionError::NotFound(self.id.clone()));
         }
         self.set_busy(true);
         let result = self.execute_locked(&mut slot, spec).await;
@@ -313,7 +313,7 @@ impl Session {
         &self,
         slot: &mut Option<Worker>,
         spec: ExecSpec,
-    ) -> ApiResult<Executed> {
+    ) -> SessionResult<Executed> {
         let fresh_worker = self.prepare_worker(slot).await?;
         let worker = slot.as_mut().expect("prepare_worker left a worker");
         let n = {
@@ -357,7 +357,7 @@ impl Session {
 
     /// Makes sure the slot holds a live worker of the current zygote; true when it had to
     /// start a new one (the session's variables are gone).
-    async fn prepare_worker(&self, slot: &mut Option<Worker>) -> ApiResult<bool> {
+    async fn prepare_worker(&self, slot: &mut Option<Worker>) -> SessionResult<bool> {
         let current = self.engine.zygote.generation.load(Ordering::SeqCst);
         // A worker of an older zygote died with it (PDEATHSIG); one that is gone for any
         // other reason is replaced too, before the code is sent rather than after it fails.
@@ -460,13 +460,12 @@ impl Session {
     }
 
     /// Replaces a lost worker: same uid, same workspace, fresh interpreter state.
-    async fn respawn(&self) -> ApiResult<Worker> {
+    async fn respawn(&self) -> SessionResult<Worker> {
         self.stopper.kill_all(self.worker_pid()).await;
         let worker = self
             .engine
             .spawn_worker(self.uid, self.stopper.cgroup.as_ref(), &self.workspace)
-            .await
-            .map_err(ApiError::Unavailable)?;
+            .await?;
         let mut m = self.meta.lock().unwrap();
         m.worker_restarts += 1;
         m.worker_pid = worker.pid;

@@ -3,7 +3,7 @@
 use super::engine::Engine;
 use super::uid_pool::UidPool;
 use super::workspace;
-use crate::worker::{Stopper, Worker};
+use crate::worker::{Stopper, Worker, WorkerError};
 use crate::zygote::Zygote;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -131,9 +131,9 @@ pub async fn prepare(
     engine: &Engine,
     uids: &Option<UidPool>,
     fixed_workspace: Option<&std::path::Path>,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, WorkerError> {
     let uid = match uids {
-        Some(pool) => Some(pool.allocate().ok_or("the uid pool is exhausted")?),
+        Some(pool) => Some(pool.allocate().ok_or(WorkerError::UidsExhausted)?),
         None => None,
     };
     let root = engine.config.workspace_root.clone();
@@ -142,9 +142,8 @@ pub async fn prepare(
         Some(dir) => workspace::adopt(&dir, uid).map(|_| dir),
         None => workspace::create(&root, uid),
     })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("creating a workspace: {e}"));
+    .await?
+    .map_err(WorkerError::Workspace);
     let ws = match ws {
         Ok(ws) => ws,
         Err(e) => {

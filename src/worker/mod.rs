@@ -1,9 +1,11 @@
 //! The server's end of one sandboxed worker: its control channel (JSON lines of
 //! [`protocol`] messages) and the two pipes that are its stdout and stderr.
 
+mod error;
 pub mod protocol;
 mod stopper;
 
+pub use error::WorkerError;
 pub use stopper::Stopper;
 
 use crate::os::fdpass::set_nonblocking;
@@ -43,14 +45,13 @@ impl Worker {
         out: OwnedFd,
         err: OwnedFd,
         generation: u64,
-    ) -> Result<Worker, String> {
-        let io = |e: std::io::Error| e.to_string();
+    ) -> Result<Worker, WorkerError> {
         for fd in [&chan, &out, &err] {
-            set_nonblocking(fd.as_raw_fd()).map_err(io)?;
+            set_nonblocking(fd.as_raw_fd())?;
         }
-        let chan = UnixStream::from_std(std::os::unix::net::UnixStream::from(chan)).map_err(io)?;
-        let stdout = pipe::Receiver::from_owned_fd(out).map_err(io)?;
-        let stderr = pipe::Receiver::from_owned_fd(err).map_err(io)?;
+        let chan = UnixStream::from_std(std::os::unix::net::UnixStream::from(chan))?;
+        let stdout = pipe::Receiver::from_owned_fd(out)?;
+        let stderr = pipe::Receiver::from_owned_fd(err)?;
         let chan = Channel {
             stream: chan,
             buf: Vec::new(),
@@ -66,7 +67,7 @@ impl Worker {
         };
         let ready = tokio::time::timeout(Duration::from_secs(30), w.chan.next_event())
             .await
-            .map_err(|_| "the worker did not become ready in time".to_string())?;
+            .map_err(|_| WorkerError::ReadyTimeout)?;
         match ready {
             Some(Event::Ready { sandbox, .. }) => {
                 // In a PID namespace the worker is not the process the zygote forked: the
@@ -77,10 +78,8 @@ impl Worker {
                 w.sandbox = sandbox;
                 Ok(w)
             }
-            Some(Event::SandboxFailed { error }) => {
-                Err(format!("the worker could not enter its sandbox: {error}"))
-            }
-            _ => Err("the worker died while starting".into()),
+            Some(Event::SandboxFailed { error }) => Err(WorkerError::Sandbox(error)),
+            _ => Err(WorkerError::DiedStarting),
         }
     }
 

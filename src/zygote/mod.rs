@@ -9,7 +9,7 @@ pub use protocol::MissingModule;
 
 use crate::config::Config;
 use crate::os::fdpass::{self, SeqPacket};
-use crate::worker::Worker;
+use crate::worker::{Worker, WorkerError};
 use protocol::{Event, Request};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -83,15 +83,15 @@ impl Zygote {
     }
 
     /// Waits (bounded) until the zygote is warm.
-    pub async fn wait_warm(&self, timeout: Duration) -> Result<(), String> {
+    pub async fn wait_warm(&self, timeout: Duration) -> Result<(), WorkerError> {
         let mut rx = self.state_tx.subscribe();
         let ok =
             tokio::time::timeout(timeout, rx.wait_for(|s| matches!(s, ZygoteState::Warm(_)))).await;
         match ok {
             Ok(Ok(_)) => Ok(()),
             _ => Err(match self.state() {
-                ZygoteState::Down(why) => format!("the Python zygote is down: {why}"),
-                _ => "the Python zygote is not ready yet".into(),
+                ZygoteState::Down(why) => WorkerError::ZygoteDown(why),
+                _ => WorkerError::ZygoteStarting,
             }),
         }
     }
@@ -102,18 +102,17 @@ impl Zygote {
         policy: &dynexec_sandbox::Policy,
         workspace: &Path,
         env: &[(String, String)],
-    ) -> Result<Worker, String> {
+    ) -> Result<Worker, WorkerError> {
         self.wait_warm(Duration::from_secs(120)).await?;
         let conn = self
             .conn
             .lock()
             .unwrap()
             .clone()
-            .ok_or("the zygote is restarting")?;
-        let (chan_parent, chan_child) =
-            fdpass::socketpair(fdpass::Kind::Stream).map_err(|e| e.to_string())?;
-        let (out_r, out_w) = fdpass::pipe().map_err(|e| e.to_string())?;
-        let (err_r, err_w) = fdpass::pipe().map_err(|e| e.to_string())?;
+            .ok_or(WorkerError::ZygoteRestarting)?;
+        let (chan_parent, chan_child) = fdpass::socketpair(fdpass::Kind::Stream)?;
+        let (out_r, out_w) = fdpass::pipe()?;
+        let (err_r, err_w) = fdpass::pipe()?;
         let req = conn.next_req.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         conn.pending.lock().unwrap().insert(req, tx);
@@ -123,18 +122,18 @@ impl Zygote {
             workspace: workspace.to_path_buf(),
             env: env.iter().cloned().collect(),
         };
-        let msg = serde_json::to_vec(&msg).map_err(|e| e.to_string())?;
+        let msg = serde_json::to_vec(&msg).map_err(std::io::Error::from)?;
         let child_fds: [&OwnedFd; 3] = [&chan_child, &out_w, &err_w];
         let raw: Vec<i32> = child_fds.iter().map(|f| f.as_raw_fd()).collect();
         conn.sock
             .send(&msg, &raw)
             .await
-            .map_err(|e| format!("zygote send: {e}"))?;
+            .map_err(WorkerError::ZygoteSend)?;
         drop((chan_child, out_w, err_w));
         let pid = tokio::time::timeout(Duration::from_secs(30), rx)
             .await
-            .map_err(|_| "the zygote did not fork in time".to_string())?
-            .map_err(|_| "the zygote died while forking".to_string())?;
+            .map_err(|_| WorkerError::SpawnTimeout)?
+            .map_err(|_| WorkerError::ZygoteDied)?;
         Worker::connect(
             pid,
             chan_parent,
