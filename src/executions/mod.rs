@@ -3,18 +3,11 @@
 mod output;
 mod run;
 
+pub use crate::worker::protocol::{ErrorInfo, Language};
 pub use output::OutputBuffer;
 pub use run::{over_quota, quota_error, run, RawRun, RunLimits};
 
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    #[default]
-    Python,
-    Shell,
-}
 
 /// How an execution ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,15 +22,6 @@ pub enum Outcome {
     /// The workspace grew past its disk quota.
     DiskQuota,
     WorkerLost,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ErrorInfo {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub message: String,
-    pub line: Option<u64>,
-    pub traceback: String,
 }
 
 /// One event of an execution, in the order the server saw it.

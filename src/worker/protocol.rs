@@ -4,9 +4,28 @@
 //! that is not one of these messages is ignored; the server never trusts what the worker says
 //! about the session's processes (it checks from outside).
 
-use crate::executions::{ErrorInfo, Language};
 use dynexec_sandbox::Report;
 use serde::{Deserialize, Serialize};
+
+/// The language of an execution's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    Python,
+    Shell,
+}
+
+/// An error in the code, as the worker describes it: `line` is the line in the submitted code,
+/// the traceback starts at the user's code.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ErrorInfo {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    pub line: Option<u64>,
+    pub traceback: String,
+}
 
 /// What the server asks of a worker.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
