@@ -21,8 +21,14 @@ need_apt=()
 command -v fc-list >/dev/null 2>&1 || need_apt+=(fontconfig)
 fc-list 2>/dev/null | grep -qi nanumgothic || need_apt+=(fonts-nanum)
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# weasyprint (the Reporter's PDFs) loads pango and harfbuzz at run time.
+for lib in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b; do
+  dpkg -s "$lib" >/dev/null 2>&1 || need_apt+=("$lib")
+done
 if [ "${SETUP_TEST_TOOLS:-0}" = 1 ]; then
   command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
+  # pdftotext: the tests read the Hangul back out of the Reporter's PDF.
+  command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -48,7 +54,7 @@ if [ "${SETUP_TEST_TOOLS:-0}" = 1 ]; then
 fi
 
 stamp="$venv/.requirements.sha256"
-want=$(sha256sum < "$repo/sandbox/requirements.txt" | cut -d' ' -f1)
+want=$(cat "$repo/sandbox/requirements.txt" "$repo/sandbox/requirements-report.txt" | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python3" ]; then
   echo "setup-python: $venv is up to date"
   exit 0
@@ -56,7 +62,8 @@ fi
 echo "setup-python: creating $venv from $base"
 mkdir -p "$(dirname "$venv")"
 "$base" -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$repo/sandbox/requirements.txt"
+"$venv/bin/pip" install --quiet --disable-pip-version-check \
+  -r "$repo/sandbox/requirements.txt" -r "$repo/sandbox/requirements-report.txt"
 chmod -R a+rX "$venv"
 echo "$want" > "$stamp"
 echo "setup-python: done"

@@ -57,11 +57,34 @@ def warm_matplotlib():
     if "NanumGothic" in names:
         matplotlib.rcParams["font.family"] = ["NanumGothic", "DejaVu Sans"]
         matplotlib.rcParams["axes.unicode_minus"] = False
+        keep_hangul_through_styles()
     fig, ax = plt.subplots()
     ax.bar(["가", "b"], [1, 2])
     ax.set_title("warm-up 한글")
     fig.savefig(io.BytesIO(), format="png")
     plt.close("all")
+
+
+def keep_hangul_through_styles():
+    """A style (seaborn-v0_8-*, ggplot, ...) resets font.family, so Hangul set up before it
+    would render as boxes: after every `style.use` (which `style.context` calls too),
+    NanumGothic is appended to the families as the glyph fallback. The style's own fonts stay
+    first for Latin text; code that sets NanumGothic itself after the style is unaffected."""
+    import matplotlib
+    import matplotlib.style
+    import matplotlib.style.core as core
+
+    original = core.use
+
+    def use(style):
+        original(style)
+        families = list(matplotlib.rcParams["font.family"])
+        if "NanumGothic" not in families:
+            matplotlib.rcParams["font.family"] = families + ["NanumGothic"]
+
+    use.__doc__ = original.__doc__
+    core.use = use
+    matplotlib.style.use = use
 
 
 def thread_count():
