@@ -231,6 +231,21 @@ fn start_to_healthy(runs: usize) -> Vec<f64> {
     out
 }
 
+/// The first execution of `code` in each of `runs` new sessions, in ms.
+fn first_charts(client: &Client, base: &str, code: &str, runs: usize) -> Vec<f64> {
+    let mut out = vec![];
+    for _ in 0..runs {
+        let sid = create(client, base);
+        let t0 = Instant::now();
+        let r = exec(client, base, &sid, code);
+        out.push(ms(t0.elapsed()));
+        assert_eq!(r["status"], "ok", "{r}");
+        delete(client, base, &sid);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    out
+}
+
 /// What the checks made after every execution cost here, each timed on its own (they run
 /// after the response is sent, holding the session until done): the scan for processes that
 /// outlived their execution, the quota walk of a workspace, and stopping and resuming a
@@ -431,6 +446,33 @@ fn main() {
         &mut charts,
         "ms",
         "≤ 150 ms",
+    );
+
+    // The Coder's chart cell (lovelyplots, a style, NanumGothic, savefig), with lovelyplots
+    // preloaded by the zygote (the default) and without.
+    let recipe = "import lovelyplots\nimport os\nimport matplotlib.pyplot as plt\nplt.style.use('seaborn-v0_8-whitegrid')\nplt.rcParams['font.family'] = ['NanumGothic']\nfig, ax = plt.subplots()\nax.bar(['과일','채소','육류'], [5, 3, 4])\nax.set_title('카테고리별 매출')\nplt.savefig(os.path.join(os.path.abspath('./artifacts'), 'c.png'), dpi=100)\nplt.close()";
+    let mut with = first_charts(&client, &base, recipe, n(10));
+    row(
+        "first chart, the Coder's recipe (lovelyplots preloaded)",
+        &mut with,
+        "ms",
+        "≤ 150 ms",
+    );
+    let bare = start(
+        "nopreload",
+        65000,
+        &[
+            "--preload",
+            "numpy,pandas,matplotlib,matplotlib.pyplot,json,csv,datetime",
+        ],
+    );
+    let mut without = first_charts(&client, &bare.base, recipe, n(10));
+    drop(bare);
+    row(
+        "first chart, the Coder's recipe (lovelyplots not preloaded)",
+        &mut without,
+        "ms",
+        "—",
     );
 
     // /health while both cores run user code.
