@@ -81,7 +81,7 @@ pub struct Config {
         long,
         env = "EXECUTOR_PRELOAD",
         value_delimiter = ',',
-        default_value = "numpy,pandas,matplotlib,matplotlib.pyplot,lovelyplots,koreanize_matplotlib,json,csv,datetime"
+        default_value = "numpy,pandas,matplotlib,matplotlib.pyplot,lovelyplots,koreanize_matplotlib,markdown,weasyprint,json,csv,datetime"
     )]
     pub preload: Vec<String>,
 

@@ -234,11 +234,16 @@ fn every_module_the_agents_import_is_there() {
         "import importlib\nmods = ['pandas', 'numpy', 'matplotlib', 'seaborn', 'plotly', 'sklearn', 'lovelyplots', 'koreanize_matplotlib', 'markdown', 'weasyprint', 'docx', 'PIL', 'boto3', 'json', 'glob', 're', 'datetime', 'os', 'base64', 'io']\nmissing = []\nfor m in mods:\n    try:\n        importlib.import_module(m)\n    except Exception as e:\n        missing.append(f'{m}: {e}')\nprint(missing)",
     );
     assert_eq!(out.trim(), "[]");
-    // preloaded: the first chart does not pay for them (koreanize_matplotlib's import alone
-    // is 80-160 ms)
+    // preloaded: the first chart and the first PDF do not pay for them (koreanize_matplotlib's
+    // import alone is 80-160 ms, weasyprint's ~450 ms)
     let info = s.get_json("/v1/info");
     let preloaded = common::strs(&info["preloaded_modules"]);
-    for m in ["lovelyplots", "koreanize_matplotlib"] {
+    for m in [
+        "lovelyplots",
+        "koreanize_matplotlib",
+        "markdown",
+        "weasyprint",
+    ] {
         assert!(preloaded.contains(&m), "{m} not preloaded: {info:#}");
     }
 }
