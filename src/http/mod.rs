@@ -3,6 +3,7 @@
 mod compat;
 mod download;
 mod extract;
+mod layers;
 mod ops;
 mod v1;
 
@@ -29,7 +30,7 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes();
-    Router::new()
+    let routes = Router::new()
         .route("/health", axum::routing::get(compat::health))
         .merge(ops::routes())
         .merge(compat::routes())
@@ -37,8 +38,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(extract::BodyLimit(limit)))
-        .layer(DefaultBodyLimit::disable())
-        .with_state(state)
+        .layer(DefaultBodyLimit::disable());
+    layers::apply(routes).with_state(state)
 }
 
 async fn not_found(uri: Uri) -> ApiError {
