@@ -23,7 +23,6 @@ pub fn signal_uid(uid: u32, sig: libc::c_int) -> std::io::Result<()> {
             HelperEnd::Killed(by) => {
                 tracing::warn!(uid, signal = by, "the uid-sweep helper was killed; signalling the uid's processes directly, then again");
                 for pid in procs::of_uid(uid) {
-                    // SAFETY: kill has no memory preconditions.
                     procs::signal(pid, sig);
                 }
             }

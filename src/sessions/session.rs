@@ -286,7 +286,6 @@ impl Session {
             if let (false, Some(uid)) = (strays.is_empty(), uid) {
                 tracing::warn!(uid, strays = ?strays, "processes outlived their execution; killing them");
                 stopper.kill_children(pid).await;
-                // SAFETY: kill has no memory preconditions.
                 crate::os::procs::signal(pid, libc::SIGSTOP);
             }
             drop(slot);
