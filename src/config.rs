@@ -326,11 +326,17 @@ impl Config {
         v
     }
 
-    pub fn quota(&self) -> crate::paths::Quota {
-        crate::paths::Quota {
+    /// The workspace quota, or none when `EXECUTOR_DISK_QUOTA_MB` is 0.
+    pub fn disk_quota(&self) -> Option<crate::paths::Quota> {
+        (self.disk_quota_mb > 0).then_some(crate::paths::Quota {
             bytes: self.disk_quota_mb << 20,
             inodes: self.disk_inodes,
-        }
+        })
+    }
+
+    /// The uids of this server's pool: the ones it may kill, scrub and put in cgroups.
+    pub fn uid_range(&self) -> std::ops::Range<u32> {
+        self.uid_base..self.uid_base.saturating_add(self.uid_count)
     }
 
     pub fn max_body_bytes(&self) -> usize {

@@ -35,8 +35,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     tokio::task::spawn_blocking(move || {
         sessions::workspace::init_root(&dirs.workspace_root)?;
         std::fs::create_dir_all(&dirs.mpl_cache_dir)?;
-        kill_leftovers(&dirs);
-        scrub_leftovers(&dirs);
+        clear_previous_run(&dirs);
         Ok::<_, std::io::Error>(())
     })
     .await
@@ -72,7 +71,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     let private_tmp = sandbox_policy::namespaces_usable(&config, &host);
     let lock_config = config.clone();
     let (shared_lock, report) =
-        tokio::task::spawn_blocking(move || lock_shared_dirs(&lock_config, private_tmp))
+        tokio::task::spawn_blocking(move || lock_shared_dirs(&lock_config, root, private_tmp))
             .await
             .map_err(std::io::Error::other)?;
     if !report.locked && !private_tmp {
@@ -131,11 +130,11 @@ pub async fn run(config: Config) -> std::io::Result<()> {
 /// namespace and the directories are the service's own (see `EXECUTOR_LOCK_SHARED_DIRS`).
 fn lock_shared_dirs(
     config: &Config,
+    root: bool,
     private_tmp: bool,
 ) -> (os::shared_dirs::Lock, os::shared_dirs::LockReport) {
     use config::LockSharedDirs;
     use os::shared_dirs::{in_container, Lock, LockReport};
-    let root = nix::unistd::geteuid().is_root();
     let (lock, reason) = match config.lock_shared_dirs {
         _ if !root => (false, "not root: nothing to lock with, and sessions share our uid"),
         LockSharedDirs::False => (false, "EXECUTOR_LOCK_SHARED_DIRS=false"),
@@ -175,32 +174,14 @@ fn lock_shared_dirs(
     )
 }
 
-/// Files and SysV IPC objects that pool uids of a previous run left in the shared places: a
-/// new session with the same uid must not find them.
-fn scrub_leftovers(config: &Config) {
+/// What pool uids of a previous run (a crash) left: processes (they would share uids with new
+/// sessions), and files and SysV IPC objects in the shared places (a new session with the
+/// same uid must not find them). Blocking.
+fn clear_previous_run(config: &Config) {
     if !nix::unistd::geteuid().is_root() {
         return;
     }
-    let range = config.uid_base..config.uid_base.saturating_add(config.uid_count);
-    let owned = |u: u32| range.contains(&u);
-    let files = os::shared_dirs::scrub_files(&config.shared_paths, &config.scrub_exclude(), &owned);
-    let ipc = os::shared_dirs::scrub_sysv(&owned);
-    if files.removed > 0 || ipc > 0 || !files.complete {
-        tracing::warn!(
-            files = files.removed,
-            sysv_ipc = ipc,
-            complete = files.complete,
-            "removed what sandboxed uids of a previous run left behind"
-        );
-    }
-}
-
-/// Processes of pool uids left by a previous run (a crash) would share uids with new sessions.
-fn kill_leftovers(config: &Config) {
-    if !nix::unistd::geteuid().is_root() {
-        return;
-    }
-    let range = config.uid_base..config.uid_base.saturating_add(config.uid_count);
+    let range = config.uid_range();
     for p in os::procs::all() {
         if range.contains(&p.uid) {
             tracing::warn!(
@@ -211,6 +192,9 @@ fn kill_leftovers(config: &Config) {
             crate::os::procs::signal(p.pid, libc::SIGKILL);
         }
     }
+    os::shared_dirs::scrub(&config.shared_paths, &config.scrub_exclude(), &|u| {
+        range.contains(&u)
+    });
 }
 
 async fn shutdown_signal(exit: Arc<tokio::sync::Notify>) {

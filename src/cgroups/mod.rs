@@ -119,7 +119,7 @@ pub fn setup(config: &Config, uid_isolation: bool) -> (CgroupReport, Option<Tree
     let mut tree = Tree {
         memory_max: config.session_memory_mb << 20,
         pids_max: config.session_pids_max,
-        uids: config.uid_base..config.uid_base.saturating_add(config.uid_count),
+        uids: config.uid_range(),
         ..Tree::default()
     };
     match discover::own_dir(&mounts, &own, None) {

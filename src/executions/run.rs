@@ -16,9 +16,6 @@ pub struct RunLimits {
     pub output_cap: usize,
     /// The workspace and its quota in bytes, checked while the code runs.
     pub disk_quota: Option<(std::path::PathBuf, crate::paths::Quota)>,
-    /// The session's cgroup, whose OOM-kill counter tells a kernel kill for memory apart from
-    /// any other death.
-    pub cgroup: Option<crate::cgroups::SessionCgroup>,
 }
 
 /// How often a running execution's workspace is measured against its quota, at most: a walk
@@ -87,7 +84,8 @@ pub async fn run(
         state_preserved: false,
         stray_processes: false,
     };
-    let ooms_before = oom_kills(limits);
+    let cgroup = stopper.cgroup.as_ref();
+    let ooms_before = oom_kills(cgroup);
     if worker.chan.send(msg).await.is_err() {
         worker.chan.lost = true;
         raw.error = Some(lost_error());
@@ -156,10 +154,10 @@ pub async fn run(
     if raw.stdout.overflowed() || raw.stderr.overflowed() {
         reason = Some(Outcome::OutputLimit);
     }
-    let oom_killed = oom_kills(limits) > ooms_before;
+    let oom_killed = oom_kills(cgroup) > ooms_before;
     interpret(&mut raw, result, reason, limits);
     if oom_killed {
-        blame_memory_limit(&mut raw, limits);
+        blame_memory_limit(&mut raw, cgroup);
     }
     raw.events.push(ExecEvent::Result { status: raw.status });
     raw
@@ -179,8 +177,8 @@ pub async fn over_quota(limits: &RunLimits) -> bool {
 /// Read on the runtime thread on purpose: a cgroupfs file is generated from kernel memory and
 /// never waits on a disk, and a hop to the blocking pool twice per execution cost ~0.1 ms of
 /// `print(1)`'s round trip.
-fn oom_kills(limits: &RunLimits) -> u64 {
-    let Some(file) = limits.cgroup.as_ref().and_then(|c| c.oom_events_file()) else {
+fn oom_kills(cgroup: Option<&crate::cgroups::SessionCgroup>) -> u64 {
+    let Some(file) = cgroup.and_then(|c| c.oom_events_file()) else {
         return 0;
     };
     std::fs::read_to_string(file)
@@ -190,7 +188,7 @@ fn oom_kills(limits: &RunLimits) -> u64 {
 
 /// The kernel killed a process of the session for memory while this execution ran: whatever
 /// else the code saw (a lost worker, a subprocess dying of SIGKILL), that is the outcome.
-fn blame_memory_limit(raw: &mut RawRun, limits: &RunLimits) {
+fn blame_memory_limit(raw: &mut RawRun, cgroup: Option<&crate::cgroups::SessionCgroup>) {
     // A timeout, cancel or quota stop explains itself; a kernel kill explains an error.
     if !matches!(
         raw.status,
@@ -198,12 +196,7 @@ fn blame_memory_limit(raw: &mut RawRun, limits: &RunLimits) {
     ) {
         return;
     }
-    let mib = limits
-        .cgroup
-        .as_ref()
-        .and_then(|c| c.memory_max())
-        .unwrap_or(0)
-        >> 20;
+    let mib = cgroup.and_then(|c| c.memory_max()).unwrap_or(0) >> 20;
     let what = if raw.state_preserved {
         "the kernel killed a process of the session; the worker and its variables are intact"
     } else {

@@ -110,6 +110,28 @@ pub struct Scrubbed {
     pub complete: bool,
 }
 
+/// Everything uids for which `owned` holds left outside their workspaces: files in the shared
+/// paths ([`scrub_files`]) and SysV IPC objects ([`scrub_sysv`]). Blocking. Returns what went
+/// (files, SysV objects) and whether the files' walk looked everywhere (if not, a uid must not
+/// be reused).
+pub fn scrub(
+    paths: &[PathBuf],
+    exclude: &[PathBuf],
+    owned: &dyn Fn(u32) -> bool,
+) -> (Scrubbed, usize) {
+    let files = scrub_files(paths, exclude, owned);
+    let ipc = scrub_sysv(owned);
+    if files.removed > 0 || ipc > 0 || !files.complete {
+        tracing::warn!(
+            files = files.removed,
+            sysv_ipc = ipc,
+            complete = files.complete,
+            "removed what sandboxed uids left outside their workspaces"
+        );
+    }
+    (files, ipc)
+}
+
 /// Removes everything in the shared directories that a uid for which `owned` holds owns: its
 /// files, FIFOs and sockets, and whole directories it created. Descends only into
 /// world-writable directories (elsewhere no session uid can have created anything) and never
@@ -186,7 +208,7 @@ impl Walk<'_> {
                 let ok = if is_dir {
                     self.remove_tree(fd, &name, depth)
                 } else {
-                    unlink_at(fd.as_raw_fd(), &name, 0).is_ok()
+                    unlink_at(fd.as_raw_fd(), &name, UnlinkatFlags::NoRemoveDir).is_ok()
                 };
                 if ok {
                     self.removed += 1;
@@ -228,13 +250,13 @@ impl Walk<'_> {
             let ok = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
                 self.remove_tree(&fd, &child, depth + 1)
             } else {
-                unlink_at(fd.as_raw_fd(), &child, 0).is_ok()
+                unlink_at(fd.as_raw_fd(), &child, UnlinkatFlags::NoRemoveDir).is_ok()
             };
             if !ok {
                 return false;
             }
         }
-        unlink_at(parent.as_raw_fd(), name, libc::AT_REMOVEDIR).is_ok()
+        unlink_at(parent.as_raw_fd(), name, UnlinkatFlags::RemoveDir).is_ok()
     }
 }
 
@@ -264,12 +286,7 @@ fn stat_at(dir: RawFd, name: &[u8]) -> io::Result<libc::stat> {
     )?)
 }
 
-fn unlink_at(dir: RawFd, name: &[u8], flags: libc::c_int) -> io::Result<()> {
-    let how = if flags & libc::AT_REMOVEDIR != 0 {
-        UnlinkatFlags::RemoveDir
-    } else {
-        UnlinkatFlags::NoRemoveDir
-    };
+fn unlink_at(dir: RawFd, name: &[u8], how: UnlinkatFlags) -> io::Result<()> {
     Ok(nix::unistd::unlinkat(Some(dir), name, how)?)
 }
 

@@ -198,29 +198,14 @@ impl SessionManager {
             self.engine.config.scrub_exclude(),
         );
         let done = tokio::task::spawn_blocking(move || {
-            let owned = |u: u32| u == uid;
-            let files = crate::os::shared_dirs::scrub_files(&paths, &exclude, &owned);
-            let ipc = crate::os::shared_dirs::scrub_sysv(&owned);
-            (files, ipc)
+            crate::os::shared_dirs::scrub(&paths, &exclude, &|u| u == uid)
         })
         .await;
-        match done {
-            Ok((files, ipc)) => {
-                if files.removed > 0 || ipc > 0 {
-                    tracing::info!(
-                        uid,
-                        files = files.removed,
-                        sysv_ipc = ipc,
-                        "removed what a closed session left outside its workspace"
-                    );
-                }
-                if !files.complete {
-                    tracing::error!(uid, "could not prove the shared directories clean of a closed session's files; its uid stays out of the pool");
-                }
-                files.complete
-            }
-            Err(_) => false,
+        let complete = done.is_ok_and(|(files, _)| files.complete);
+        if !complete {
+            tracing::error!(uid, "could not prove the shared directories clean of a closed session's files; its uid stays out of the pool");
         }
+        complete
     }
 
     /// Closes sessions idle past the TTL (never one mid-execution) or older than the lifetime.

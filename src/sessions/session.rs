@@ -105,7 +105,7 @@ pub struct ExecSpec {
 /// What one execution left, for [`Session::record`].
 struct Recorded {
     id: String,
-    spec: ExecSpec,
+    language: Language,
     raw: RawRun,
     produced: Vec<String>,
     started: SystemTime,
@@ -231,9 +231,7 @@ impl Session {
         let result = self.execute_locked(&mut slot, spec).await;
         self.set_busy(false);
         self.touch();
-        let config = &self.engine.config;
-        let quota = (config.disk_quota_mb > 0).then(|| config.quota());
-        self.pause_and_check(slot, quota);
+        self.pause_and_check(slot, self.engine.config.disk_quota());
         result
     }
 
@@ -327,7 +325,21 @@ impl Session {
             .unwrap_or_default();
         let started = SystemTime::now();
         let t0 = Instant::now();
-        let raw = self.run(worker, &spec, &id, n).await;
+        let ExecSpec {
+            code,
+            language,
+            timeout,
+            fresh_namespace,
+            ..
+        } = spec;
+        let msg = Request::Exec {
+            id: id.clone(),
+            n,
+            code,
+            language,
+            fresh: fresh_namespace,
+        };
+        let raw = self.run(worker, &msg, timeout).await;
         let duration_ms = t0.elapsed().as_millis() as u64;
         if worker.chan.lost {
             // Whatever is left of the session's processes goes with the worker.
@@ -345,7 +357,7 @@ impl Session {
         let produced = artifacts::changed(&before, &after);
         Ok(self.record(Recorded {
             id,
-            spec,
+            language,
             raw,
             produced,
             started,
@@ -375,22 +387,13 @@ impl Session {
 
     /// Sends the code and runs it to its end under the session's limits (or refuses it while
     /// the workspace is over its quota).
-    async fn run(&self, worker: &mut Worker, spec: &ExecSpec, id: &str, n: u64) -> RawRun {
+    async fn run(&self, worker: &mut Worker, msg: &Request, timeout: Duration) -> RawRun {
         let config = &self.engine.config;
-        let msg = Request::Exec {
-            id: id.to_string(),
-            n,
-            code: spec.code.clone(),
-            language: spec.language,
-            fresh: spec.fresh_namespace,
-        };
         let limits = RunLimits {
-            timeout: spec.timeout,
+            timeout,
             grace: Duration::from_millis(config.kill_grace_ms),
             output_cap: config.output_cap_bytes,
-            disk_quota: (config.disk_quota_mb > 0)
-                .then(|| (self.workspace.clone(), config.quota())),
-            cgroup: self.stopper.cgroup.clone(),
+            disk_quota: config.disk_quota().map(|q| (self.workspace.clone(), q)),
         };
         // Only a session that went over its quota is measured up front (until it is back under).
         let refuse =
@@ -404,7 +407,7 @@ impl Session {
                 config.output_cap_bytes,
             )
         } else {
-            executions::run(worker, &msg, &limits, &self.stopper, self.cancel.clone()).await
+            executions::run(worker, msg, &limits, &self.stopper, self.cancel.clone()).await
         };
         self.over_quota
             .store(raw.status == Outcome::DiskQuota, Ordering::SeqCst);
@@ -426,7 +429,7 @@ impl Session {
         let result = Arc::new(ExecutionResult {
             id: r.id,
             session_id: self.id.clone(),
-            language: r.spec.language,
+            language: r.language,
             status: raw.status,
             stdout,
             stderr,

@@ -39,13 +39,9 @@ pub async fn upload(
     let owner = session.uid;
     let r = rel.clone();
     let size = body.len();
-    let (limited, quota, mb) = (
-        s.config.disk_quota_mb > 0,
-        s.config.quota(),
-        s.config.disk_quota_mb,
-    );
+    let (quota, mb) = (s.config.disk_quota(), s.config.disk_quota_mb);
     let sha = tokio::task::spawn_blocking(move || -> ApiResult<String> {
-        if limited && quota.exceeded(&ws, size as u64) {
+        if quota.is_some_and(|q| q.exceeded(&ws, size as u64)) {
             return Err(ApiError::DiskQuota(mb));
         }
         paths::write_atomic(&ws, &r, &body, owner)?;
