@@ -300,6 +300,66 @@ pub struct Config {
     /// This instance's id in responses (random when unset).
     #[arg(long, env = "EXECUTOR_INSTANCE_ID")]
     pub instance_id: Option<String>,
+
+    /// The S3 bucket (the reference's variable; ECS sets it). Selects S3 as the object store:
+    /// region from `AWS_REGION`, endpoint from `AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL`,
+    /// credentials from the standard chain (environment, ECS task role, web identity, IMDS).
+    #[arg(long, env = "S3_BUCKET_NAME")]
+    pub s3_bucket: Option<String>,
+
+    /// The ECS agent's address that `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` is relative to.
+    #[arg(
+        long,
+        env = "EXECUTOR_ECS_CREDENTIALS_ENDPOINT",
+        default_value = "http://169.254.170.2"
+    )]
+    pub ecs_credentials_endpoint: String,
+
+    /// Where the embedded local object store keeps its buckets (`<dir>/<bucket>/<key>`), used
+    /// when no S3 bucket is configured.
+    #[arg(
+        long,
+        env = "EXECUTOR_STORE_DIR",
+        default_value = "/var/lib/dynamic-executor/object-store"
+    )]
+    pub store_dir: PathBuf,
+
+    /// The local store's bucket name (what completion and export write to without S3).
+    #[arg(long, env = "EXECUTOR_STORE_BUCKET", default_value = "local")]
+    pub store_bucket: String,
+
+    /// Tries per object before a transfer fails (with back-off between them).
+    #[arg(long, env = "EXECUTOR_STORE_TRIES", default_value_t = 3)]
+    pub store_tries: u32,
+
+    /// Seconds a connection to the object store may take before the try fails.
+    #[arg(long, env = "EXECUTOR_STORE_CONNECT_TIMEOUT_S", default_value_t = 2.0)]
+    pub store_connect_timeout_s: f64,
+
+    /// Objects transferred at once by file-sync, completion, export and import.
+    #[arg(long, env = "EXECUTOR_TRANSFER_CONCURRENCY", default_value_t = 16)]
+    pub transfer_concurrency: usize,
+
+    /// Key prefix v1 exports use when the request names none: `<prefix>/<session id>/`.
+    #[arg(
+        long,
+        env = "EXECUTOR_EXPORT_PREFIX",
+        default_value = "dynamic-executor/sessions"
+    )]
+    pub export_prefix: String,
+
+    /// When set, every v1 session is exported under `<prefix>/<session id>/` on SIGTERM.
+    #[arg(long, env = "EXECUTOR_DRAIN_EXPORT_PREFIX")]
+    pub drain_export_prefix: Option<String>,
+
+    /// On SIGTERM: seconds running executions get to finish before uploads start.
+    #[arg(long, env = "EXECUTOR_DRAIN_GRACE_S", default_value_t = 10.0)]
+    pub drain_grace_s: f64,
+
+    /// On SIGTERM: seconds for everything (grace included) before the process gives up and
+    /// exits non-zero; below ECS's stopTimeout (30 s by default, 120 s at most).
+    #[arg(long, env = "EXECUTOR_DRAIN_TIMEOUT_S", default_value_t = 25.0)]
+    pub drain_timeout_s: f64,
 }
 
 impl Config {

@@ -25,6 +25,13 @@ pub enum ApiError {
     NotFound(String),
     MethodNotAllowed,
     Unavailable(String),
+    /// The server is draining (SIGTERM): no new work.
+    Draining,
+    /// A bucket this executor does not serve.
+    BucketForbidden(String),
+    ObjectNotFound(String),
+    /// The object store failed after every try.
+    StoreFailed(String),
     Internal(String),
 }
 
@@ -38,7 +45,10 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             SessionBusy(_) | SessionExists(_) | SessionPinned(_) => StatusCode::CONFLICT,
-            TooManySessions(_) | Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            TooManySessions(_) | Unavailable(_) | Draining => StatusCode::SERVICE_UNAVAILABLE,
+            BucketForbidden(_) => StatusCode::FORBIDDEN,
+            ObjectNotFound(_) => StatusCode::NOT_FOUND,
+            StoreFailed(_) => StatusCode::BAD_GATEWAY,
             BadRequest(_) | BadJson(_) | BadPath(_) => StatusCode::BAD_REQUEST,
             PathForbidden(_) => StatusCode::FORBIDDEN,
             PayloadTooLarge | DiskQuota(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -68,6 +78,10 @@ impl ApiError {
             NotFound(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
             Unavailable(_) => "unavailable",
+            Draining => "draining",
+            BucketForbidden(_) => "bucket_forbidden",
+            ObjectNotFound(_) => "object_not_found",
+            StoreFailed(_) => "object_store_failed",
             Internal(_) => "internal",
         }
     }
@@ -98,7 +112,9 @@ impl ApiError {
             RangeNotSatisfiable(len) => format!("range outside the file's {len} bytes"),
             NotFound(p) => format!("no route for `{p}`"),
             MethodNotAllowed => "method not allowed on this route".into(),
-            Unavailable(m) => m.clone(),
+            Unavailable(m) | BucketForbidden(m) | StoreFailed(m) => m.clone(),
+            Draining => "this instance is shutting down (SIGTERM); send new work to another".into(),
+            ObjectNotFound(k) => format!("no object `{k}` in the store"),
             Internal(_) => "internal error; see the server log".into(),
         }
     }
@@ -140,6 +156,21 @@ impl From<crate::paths::PathError> for ApiError {
             Forbidden(m) => ApiError::PathForbidden(m),
             NotFound(p) => ApiError::FileNotFound(p),
             Io(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError::*;
+        match e {
+            Config(m) => ApiError::Internal(m),
+            e @ OtherBucket(..) => ApiError::BucketForbidden(e.to_string()),
+            BadKey(m) => ApiError::BadRequest(m),
+            Path(p) => p.into(),
+            Quota { quota_mb, .. } => ApiError::DiskQuota(quota_mb),
+            Missing(k) => ApiError::ObjectNotFound(k),
+            e @ Transfer { .. } => ApiError::StoreFailed(e.to_string()),
         }
     }
 }

@@ -8,14 +8,17 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod compat;
 pub mod config;
+pub mod drain;
 pub mod error;
 pub mod executions;
+pub mod exports;
 pub mod host;
 pub mod http;
 pub mod os;
 pub mod paths;
 pub mod sandbox_policy;
 pub mod sessions;
+pub mod store;
 pub mod time;
 pub mod worker;
 pub mod zygote;
@@ -95,6 +98,9 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         .unwrap_or_else(|| format!("{:08x}", rand::random::<u32>()))
         .into();
     tracing::info!(addr = %addr, instance_id = %instance_id, "listening");
+    let store =
+        Arc::new(store::ObjectStorage::from_config(&config).map_err(std::io::Error::other)?);
+    tracing::info!(backend = ?store.backend, "object store");
     let zygote = zygote::Zygote::start(config.clone());
     let engine = Arc::new(sessions::Engine {
         config: config.clone(),
@@ -102,19 +108,42 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         host: host.clone(),
     });
     let sessions = sessions::SessionManager::new(engine);
-    let compat = compat::Compat::start(config.clone(), sessions.clone(), zygote.clone());
-    let exit = compat.shutdown.clone();
+    let compat = compat::Compat::start(
+        config.clone(),
+        sessions.clone(),
+        zygote.clone(),
+        store.clone(),
+    );
+    let drain = Arc::new(drain::Drain::default());
     let state = http::AppState {
-        config,
+        config: config.clone(),
         sessions: sessions.clone(),
         zygote,
-        compat,
+        compat: compat.clone(),
+        store: store.clone(),
+        drain: drain.clone(),
         sandbox: Arc::new(sandbox),
         instance_id,
         started,
     };
+    // The server keeps serving while it drains (`/health` answers `draining`); it stops
+    // listening once the drain is over.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<drain::Drained>();
+    let (d_sessions, d_compat) = (sessions.clone(), compat.clone());
+    tokio::spawn(async move {
+        let drained = match wait_for_stop(compat.shutdown.clone()).await {
+            Stop::Exit => drain::Drained { unstored: vec![] },
+            Stop::Signal => drain::run(&drain, &config, &d_sessions, &d_compat, &store).await,
+        };
+        let _ = stop_tx.send(drained);
+    });
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<drain::Drained>();
     axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal(exit))
+        .with_graceful_shutdown(async move {
+            if let Ok(d) = stop_rx.await {
+                let _ = done_tx.send(d);
+            }
+        })
         .await?;
     tracing::info!("shutting down: stopping sessions (their files stay)");
     sessions.stop_all().await;
@@ -123,7 +152,13 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         shared_lock.release();
     })
     .await;
-    Ok(())
+    match done_rx.await {
+        Ok(d) if !d.unstored.is_empty() => Err(std::io::Error::other(format!(
+            "{} item(s) were not stored and stay on disk",
+            d.unstored.len()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Takes the shared directories away from session uids where sessions have no private mount
@@ -197,13 +232,21 @@ fn clear_previous_run(config: &Config) {
     });
 }
 
-async fn shutdown_signal(exit: Arc<tokio::sync::Notify>) {
+/// Why the server stops.
+enum Stop {
+    /// SIGTERM or SIGINT: drain first.
+    Signal,
+    /// The compat lifecycle (hard cap, exit after completion) already stored what it had.
+    Exit,
+}
+
+async fn wait_for_stop(exit: Arc<tokio::sync::Notify>) -> Stop {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
-        _ = exit.notified() => {},
+        _ = term.recv() => Stop::Signal,
+        _ = int.recv() => Stop::Signal,
+        _ = exit.notified() => Stop::Exit,
     }
 }

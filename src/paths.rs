@@ -244,31 +244,83 @@ pub fn write_atomic(
     data: &[u8],
     owner: Option<u32>,
 ) -> Result<u64, PathError> {
-    let dir = open_parent(root, rel, Some(owner)).map_err(|e| path_error(rel, e))?;
-    let tmp = format!(".upload-{:016x}.tmp", rand::random::<u64>());
-    let fd = openat(
-        dir.as_raw_fd(),
-        &tmp,
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
-        0o600,
-    )
-    .map_err(|e| path_error(rel, e))?;
-    let mut file = File::from(fd);
-    let cleanup = |e: io::Error| {
-        let _ = unlinkat(
-            Some(dir.as_raw_fd()),
-            tmp.as_str(),
-            UnlinkatFlags::NoRemoveDir,
-        );
-        path_error(rel, e)
-    };
-    file.write_all(data).map_err(cleanup)?;
-    if let Some(uid) = owner {
-        chown_fd(file.as_raw_fd(), uid).map_err(cleanup)?;
-    }
-    let d = Some(dir.as_raw_fd());
-    nix::fcntl::renameat(d, tmp.as_str(), d, rel.file_name()).map_err(|e| cleanup(e.into()))?;
+    let mut new = NewFile::create(root, rel, owner)?;
+    new.file.write_all(data).map_err(|e| path_error(rel, e))?;
+    new.commit()?;
     Ok(data.len() as u64)
+}
+
+/// A file being written beneath the workspace: a temp file beside `rel` that becomes `rel`
+/// (atomically, owned by `owner`) on [`NewFile::commit`], and disappears if dropped before.
+/// Lets a download stream into the workspace without holding it in memory.
+pub struct NewFile {
+    pub file: File,
+    dir: OwnedFd,
+    tmp: String,
+    rel: RelPath,
+    owner: Option<u32>,
+    committed: bool,
+}
+
+impl NewFile {
+    /// Creates the temp file, and missing parent directories owned by `owner`.
+    pub fn create(root: &Path, rel: &RelPath, owner: Option<u32>) -> Result<NewFile, PathError> {
+        let dir = open_parent(root, rel, Some(owner)).map_err(|e| path_error(rel, e))?;
+        let tmp = format!(".upload-{:016x}.tmp", rand::random::<u64>());
+        let fd = openat(
+            dir.as_raw_fd(),
+            &tmp,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+            0o600,
+        )
+        .map_err(|e| path_error(rel, e))?;
+        Ok(NewFile {
+            file: File::from(fd),
+            dir,
+            tmp,
+            rel: rel.clone(),
+            owner,
+            committed: false,
+        })
+    }
+
+    /// Gives the file to its owner and renames it over `rel`.
+    pub fn commit(mut self) -> Result<(), PathError> {
+        if let Some(uid) = self.owner {
+            chown_fd(self.file.as_raw_fd(), uid).map_err(|e| path_error(&self.rel, e))?;
+        }
+        let d = Some(self.dir.as_raw_fd());
+        nix::fcntl::renameat(d, self.tmp.as_str(), d, self.rel.file_name())
+            .map_err(|e| path_error(&self.rel, e.into()))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = unlinkat(
+                Some(self.dir.as_raw_fd()),
+                self.tmp.as_str(),
+                UnlinkatFlags::NoRemoveDir,
+            );
+        }
+    }
+}
+
+/// Whether `rel` is a directory (reached without following a link).
+pub fn is_dir(root: &Path, rel: &RelPath) -> bool {
+    open_parent(root, rel, None)
+        .and_then(|d| {
+            openat(
+                d.as_raw_fd(),
+                rel.file_name(),
+                OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+                0,
+            )
+        })
+        .is_ok()
 }
 
 /// Removes the file (or symlink: removing a link never touches its target) at `rel`.

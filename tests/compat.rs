@@ -306,7 +306,7 @@ fn max_executions_completes_the_session() {
 }
 
 #[test]
-fn completion_without_s3_fails_and_keeps_the_session() {
+fn completion_checks_the_session_then_fails_keeping_everything_until_the_store_works() {
     let s = Server::start();
     ok(&s, "print(1)");
     let r = s.post_json("/session/complete", &json!({"session_id": "other"}));
@@ -315,6 +315,10 @@ fn completion_without_s3_fails_and_keeps_the_session() {
         r.json::<Value>().unwrap(),
         json!({"error": "Session ID mismatch - completion request routed to wrong container"})
     );
+    // The embedded local store, broken: its bucket directory is a file.
+    let bucket = s.store.join("local");
+    std::fs::create_dir_all(&s.store).unwrap();
+    std::fs::write(&bucket, b"not a directory").unwrap();
     for body in [
         None,
         Some(json!({})),
@@ -333,6 +337,17 @@ fn completion_without_s3_fails_and_keeps_the_session() {
     }
     assert_eq!(s.get("/health").status(), 200);
     assert_eq!(ok(&s, "print('still usable')")["status"], "completed");
+    // the store works again: the retry stores it all
+    std::fs::remove_file(&bucket).unwrap();
+    let r = s.post_json("/session/complete", &json!({}));
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().unwrap(),
+        json!({"message": "Session completed", "session_id": "default", "total_executions": 2, "upload_completed": true})
+    );
+    assert!(bucket
+        .join("deep-insight/fargate_sessions/default/debug/execution_2.json")
+        .is_file());
 }
 
 #[test]
@@ -350,7 +365,7 @@ fn file_sync_validates_everything_and_writes_nothing_outside() {
         post(json!({"action": "sync_data_from_s3", "bucket_name": "b"})),
         (400, json!({"error": "Missing required parameters"}))
     );
-    let full = |action: &str, local: &str| json!({"action": action, "bucket_name": "b", "s3_key_prefix": "p/", "local_path": local});
+    let full = |action: &str, local: &str| json!({"action": action, "bucket_name": "my-bucket", "s3_key_prefix": "p/", "local_path": local});
     assert_eq!(
         post(full("explode", "/app/data/")),
         (400, json!({"error": "Unknown action: explode"}))
@@ -368,12 +383,26 @@ fn file_sync_validates_everything_and_writes_nothing_outside() {
         }
     }
     assert!(!std::path::Path::new("/x").exists());
-    // a good path is refused only because no S3 is configured
+    // good paths work, against the embedded local store
     let (st, v) = post(full("sync_data_from_s3", "/app/data/"));
-    assert_eq!(st, 503, "{v}");
-    assert_eq!(v["status"], "error");
-    let (st, _) = post(full("sync_artifacts_to_s3", "./artifacts"));
-    assert_eq!(st, 503);
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (200, Some("No files to download"))
+    );
+    ok(&s, "open('./artifacts/r.txt', 'w').write('x')");
+    let (st, v) = post(full("sync_artifacts_to_s3", "./artifacts"));
+    assert_eq!((st, v["uploaded_files"].clone()), (200, json!(["p/r.txt"])));
+    assert!(s.store.join("my-bucket/p/r.txt").is_file());
+    let (st, v) = post(full("sync_data_from_s3", "/app/in/"));
+    assert_eq!(
+        (st, v["downloaded_files"].clone()),
+        (200, json!(["/app/in/r.txt"]))
+    );
+    // a bucket name S3 would refuse is the client's mistake
+    let (st, v) = post(
+        json!({"action": "sync_data_from_s3", "bucket_name": "B", "s3_key_prefix": "p/", "local_path": "/app/data/"}),
+    );
+    assert_eq!(st, 400, "{v}");
 }
 
 #[test]

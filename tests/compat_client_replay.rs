@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::s3::{BUCKET, S3};
 use common::{data, Server};
 use serde_json::{json, Value};
 
@@ -14,8 +15,15 @@ fn execute(s: &Server, code: &str) -> Value {
     r.json().unwrap()
 }
 
+const PREFIX: &str = "deep-insight/fargate_sessions/job-replay";
+
 fn replay(csv: Vec<u8>, expected_total: i64) {
-    let s = Server::start_with(&[], &[("SESSION_ID", "job-replay")]);
+    // The task as ECS starts it: SESSION_ID, S3_BUCKET_NAME, a region (here a loopback S3).
+    let s3 = S3::start();
+    let env = s3.env();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.push(("SESSION_ID", "job-replay"));
+    let s = Server::start_with(&[], &env);
     // 1. the cookie hunt: /container-info until the session id is known
     let info = s.get_json("/container-info?session_id=job-replay");
     assert!(info["known_sessions"]
@@ -23,14 +31,14 @@ fn replay(csv: Vec<u8>, expected_total: i64) {
         .unwrap()
         .contains(&json!("job-replay")));
     assert!(!info["private_ip"].as_str().unwrap().is_empty());
-    // 2. data in: file-sync into /app/data/ (refused here only for lack of S3, not for its path)
-    let r = s.post_json("/file-sync", &json!({"action": "sync_data_from_s3", "bucket_name": "b", "s3_key_prefix": "deep-insight/fargate_sessions/job-replay/input/", "local_path": "/app/data/"}));
-    assert_eq!(r.status(), 503);
-    // ... so the input arrives through the v1 files API of the same session instead
+    // 2. data in: the client uploads its inputs to the bucket, then file-syncs them in
+    let input = format!("{PREFIX}/input/");
+    s3.put(&format!("{input}Dat-fresh-food-claude.csv"), csv);
+    let r = s.post_json("/file-sync", &json!({"action": "sync_data_from_s3", "bucket_name": BUCKET, "s3_key_prefix": input, "local_path": "/app/data/"}));
+    assert_eq!(r.status(), 200);
     assert_eq!(
-        s.put_file("job-replay", "data/Dat-fresh-food-claude.csv", csv)
-            .status(),
-        201
+        r.json::<Value>().unwrap(),
+        json!({"status": "success", "message": "Downloaded 1 files from S3", "files_count": 1, "downloaded_files": ["/app/data/Dat-fresh-food-claude.csv"]})
     );
     // 3. the Coder agent's executions
     let v = execute(&s, "import pandas as pd\ndf = pd.read_csv('./data/Dat-fresh-food-claude.csv')\nprint(df.shape)\nprint(int(df['금액'].sum()))");
@@ -83,14 +91,45 @@ print(meta['calculations'][0]['value'] == {expected_total})"
     // the artifacts are served by the v1 API too
     let png = s.get("/v1/sessions/job-replay/artifacts/category_sales.png");
     assert_eq!(png.headers()["content-type"], "image/png");
-    // 5. completion (no S3 here: the reference's 500, and the session stays usable)
+    // 5. completion: the contract's layout in the bucket, with its content types
     let r = s.post_json("/session/complete", &json!({"session_id": "job-replay"}));
-    assert_eq!(r.status(), 500);
-    assert_eq!(r.json::<Value>().unwrap()["upload_completed"], false);
+    assert_eq!(r.status(), 200);
     assert_eq!(
-        execute(&s, "print('retry possible')")["status"],
-        "completed"
+        r.json::<Value>().unwrap(),
+        json!({"message": "Session completed", "session_id": "job-replay", "total_executions": 5, "upload_completed": true})
     );
+    let want: Vec<String> = [
+        "artifacts/calculation_metadata.json",
+        "artifacts/category_sales.png",
+        "data/Dat-fresh-food-claude.csv",
+        "debug/execution_1.json",
+        "debug/execution_2.json",
+        "debug/execution_3.json",
+        "debug/execution_4.json",
+        "debug/execution_5.json",
+        "debug/session_status.json",
+        "input/Dat-fresh-food-claude.csv",
+    ]
+    .iter()
+    .map(|k| format!("{PREFIX}/{k}"))
+    .collect();
+    assert_eq!(s3.keys(&format!("{PREFIX}/")), want);
+    for (k, t) in [
+        ("artifacts/calculation_metadata.json", "application/json"),
+        ("artifacts/category_sales.png", "image/png"),
+        ("data/Dat-fresh-food-claude.csv", "text/csv"),
+        ("debug/session_status.json", "application/json"),
+    ] {
+        assert_eq!(s3.get(&format!("{PREFIX}/{k}")).content_type, t, "{k}");
+    }
+    let status: Value =
+        serde_json::from_slice(&s3.get(&format!("{PREFIX}/debug/session_status.json")).body)
+            .unwrap();
+    assert_eq!(status["total_executions"], 5);
+    assert_eq!(status["executions"][4]["code_type"], "bash");
+    // complete: the ALB drains the target, and a retry is idempotent
+    assert_eq!(s.get("/health").status(), 503);
+    assert_eq!(s.post_json("/session/complete", &json!({})).status(), 200);
 }
 
 #[test]

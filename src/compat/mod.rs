@@ -3,6 +3,7 @@
 
 pub mod error_info;
 pub mod export;
+pub mod file_sync;
 pub mod netinfo;
 pub mod truncate;
 
@@ -11,11 +12,16 @@ use crate::executions::{Language, Outcome};
 use crate::paths::RelPath;
 use crate::sessions::{ExecSpec, Session, SessionManager};
 use crate::sessions::{SessionError, SessionResult};
+use crate::store::ObjectStorage;
 use crate::zygote::Zygote;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, OnceCell};
+
+/// A completion upload that several callers can wait for.
+type Upload = Shared<BoxFuture<'static, Result<(), String>>>;
 
 /// The id of the compat session when ECS did not pass SESSION_ID.
 pub const DEFAULT_SESSION: &str = "default";
@@ -33,6 +39,8 @@ pub struct Compat {
     session: OnceCell<Arc<Session>>,
     meta: Mutex<Meta>,
     exporter: export::Exporter,
+    /// The completion upload in progress: a retry (or the drain) attaches to it.
+    completion: Mutex<Option<Upload>>,
     /// Notified when the process should exit (hard cap, or after completion).
     pub shutdown: Arc<Notify>,
     started: SystemTime,
@@ -44,6 +52,8 @@ struct Meta {
     executions: u64,
     complete: bool,
     uploaded: bool,
+    /// Executions ran or files were synced: there is something to upload.
+    touched: bool,
     records: Vec<Value>,
     end_time: Option<SystemTime>,
 }
@@ -60,6 +70,7 @@ impl Compat {
         config: Arc<Config>,
         sessions: Arc<SessionManager>,
         zygote: Arc<Zygote>,
+        store: Arc<ObjectStorage>,
     ) -> Arc<Compat> {
         let single_session = config.session_id.is_some();
         let session_id = config
@@ -77,7 +88,8 @@ impl Compat {
             zygote,
             session: OnceCell::new(),
             meta: Mutex::new(Meta::default()),
-            exporter: export::Exporter::from_config(&config),
+            exporter: export::Exporter::new(store),
+            completion: Mutex::new(None),
             shutdown: Arc::new(Notify::new()),
             started: SystemTime::now(),
             started_instant: Instant::now(),
@@ -139,7 +151,7 @@ impl Compat {
     }
 
     /// Runs `code` the reference's way and returns its response body (always for a 200).
-    pub async fn execute(&self, code: &str) -> SessionResult<Value> {
+    pub async fn execute(self: &Arc<Self>, code: &str) -> SessionResult<Value> {
         let session = self.session().await?;
         let trimmed = code.trim();
         let (language, body, timeout) = match trimmed.strip_prefix("BASH:") {
@@ -198,6 +210,7 @@ impl Compat {
         let (n, reached_max) = {
             let mut m = self.meta.lock().unwrap();
             m.executions += 1;
+            m.touched = true;
             let n = m.executions;
             m.records.push(json!({
                 "execution_num": n,
@@ -235,16 +248,54 @@ impl Compat {
     }
 
     /// Uploads the session (records, artifacts, data) and marks it complete. Idempotent once
-    /// it succeeded; the session stays usable when it fails.
-    pub async fn complete(&self) -> Result<(), String> {
+    /// it succeeded; the session stays usable when it fails. The upload runs on its own task:
+    /// a client that gives up does not stop it, and a retry waits for the same upload instead
+    /// of starting another.
+    pub async fn complete(self: &Arc<Self>) -> Result<(), String> {
         if self.meta.lock().unwrap().uploaded {
             return Ok(());
         }
+        let upload = {
+            let mut slot = self.completion.lock().unwrap();
+            match &*slot {
+                Some(running) => running.clone(),
+                None => {
+                    let c = self.clone();
+                    let task = tokio::spawn(async move {
+                        let r = c.upload().await;
+                        *c.completion.lock().unwrap() = None;
+                        r
+                    });
+                    let shared = async move { task.await.unwrap_or_else(|e| Err(e.to_string())) }
+                        .boxed()
+                        .shared();
+                    *slot = Some(shared.clone());
+                    shared
+                }
+            }
+        };
+        upload.await
+    }
+
+    async fn upload(self: &Arc<Self>) -> Result<(), String> {
         let session = self.session().await.map_err(|e| e.to_string())?;
-        let status = self.session_status_document();
-        self.exporter
-            .upload(&self.session_id, &session.workspace, &status)
-            .await?;
+        let (records, status) = {
+            let records = self.meta.lock().unwrap().records.clone();
+            (records, self.session_status_document())
+        };
+        let t0 = Instant::now();
+        let n = self
+            .exporter
+            .upload(
+                &self.session_id,
+                &session.workspace,
+                session.uid,
+                &records,
+                &status,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(objects = n, took_ms = t0.elapsed().as_millis() as u64, prefix = %export::Exporter::prefix(&self.session_id), "compat session uploaded");
         {
             let mut m = self.meta.lock().unwrap();
             m.uploaded = true;
@@ -263,6 +314,32 @@ impl Compat {
             });
         }
         Ok(())
+    }
+
+    /// Whether a drain must upload this session: a job's task always, else once used; never
+    /// twice.
+    pub fn needs_upload(&self) -> bool {
+        let m = self.meta.lock().unwrap();
+        !m.uploaded && (self.single_session || m.touched)
+    }
+
+    /// What is still only on disk (workspace paths and records), for the drain's last log.
+    pub async fn unstored(&self) -> Vec<String> {
+        let Some(session) = self.session.get() else {
+            return vec![];
+        };
+        let n = self.status().executions;
+        self.exporter
+            .remaining(&session.workspace, &self.session_id, n)
+            .await
+    }
+
+    pub fn store(&self) -> &Arc<ObjectStorage> {
+        &self.exporter.store
+    }
+
+    pub fn mark_touched(&self) {
+        self.meta.lock().unwrap().touched = true;
     }
 
     /// `debug/session_status.json` of the reference's S3 layout.

@@ -3,6 +3,7 @@
 
 use super::extract::RawBody;
 use super::AppState;
+use crate::compat::file_sync::{self, Outcome};
 use crate::error::ApiError;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
@@ -62,6 +63,12 @@ async fn object_body(
 /// is complete, so the load balancer drains the finished target.
 pub async fn health(State(s): State<AppState>) -> Response {
     let st = s.compat.status();
+    if s.drain.is_draining() {
+        return reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "draining", "session_id": s.compat.session_id, "executions_completed": st.executions}),
+        );
+    }
     if st.complete {
         return reply(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -127,6 +134,10 @@ async fn execute(State(s): State<AppState>, req: Request) -> Response {
             StatusCode::BAD_REQUEST,
             json!({"error": "Session is already complete", "session_id": c.session_id}),
         );
+    }
+    if s.drain.is_draining() {
+        let e = ApiError::Draining;
+        return reply(e.status(), json!({ "error": e.message() }));
     }
     let body = match object_body(&s, req).await {
         Ok(b) => b,
@@ -202,24 +213,59 @@ async fn file_sync(State(s): State<AppState>, req: Request) -> Response {
     let Some(action) = text("action") else {
         return err(StatusCode::BAD_REQUEST, "No action specified");
     };
-    let (Some(_bucket), Some(_prefix), Some(local_path)) = (
+    let (Some(bucket), Some(prefix), Some(local_path)) = (
         text("bucket_name"),
         text("s3_key_prefix"),
         text("local_path"),
     ) else {
         return err(StatusCode::BAD_REQUEST, "Missing required parameters");
     };
-    if action != "sync_data_from_s3" && action != "sync_artifacts_to_s3" {
+    let Some(action) = file_sync::Action::parse(&action) else {
         return err(
             StatusCode::BAD_REQUEST,
             &format!("Unknown action: {action}"),
         );
+    };
+    let dir = match s.compat.resolve_local_path(&local_path) {
+        Ok(d) => d,
+        Err(why) => return err(StatusCode::BAD_REQUEST, &why),
+    };
+    let req = file_sync::Request {
+        action,
+        bucket,
+        prefix,
+        local_path,
+        dir,
+    };
+    match s.compat.file_sync(req).await {
+        Ok(Outcome::Downloaded(files)) if files.is_empty() => reply(
+            StatusCode::OK,
+            json!({"status": "success", "message": "No files to download", "files_count": 0, "downloaded_files": []}),
+        ),
+        Ok(Outcome::Downloaded(files)) => reply(
+            StatusCode::OK,
+            json!({"status": "success", "message": format!("Downloaded {} files from S3", files.len()), "files_count": files.len(), "downloaded_files": files}),
+        ),
+        Ok(Outcome::Uploaded(keys)) => reply(
+            StatusCode::OK,
+            json!({"status": "success", "message": format!("Uploaded {} files to S3", keys.len()), "files_count": keys.len(), "uploaded_files": keys}),
+        ),
+        Ok(Outcome::NoLocalPath) => reply(
+            StatusCode::OK,
+            json!({"status": "success", "message": "Local path does not exist", "files_count": 0, "uploaded_files": []}),
+        ),
+        Err(e) => {
+            let api = ApiError::from(e);
+            // The reference's shape for a failed transfer; a client's mistake keeps its 4xx.
+            if api.status().is_server_error() {
+                tracing::warn!(error = %api.message(), "file-sync failed");
+                reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"status": "error", "message": api.message()}),
+                )
+            } else {
+                err(api.status(), &api.message())
+            }
+        }
     }
-    if let Err(why) = s.compat.resolve_local_path(&local_path) {
-        return err(StatusCode::BAD_REQUEST, &why);
-    }
-    reply(
-        StatusCode::SERVICE_UNAVAILABLE,
-        json!({"status": "error", "message": "file-sync needs S3, and no S3 bucket is configured for this executor"}),
-    )
 }

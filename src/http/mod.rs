@@ -6,6 +6,7 @@ mod extract;
 mod layers;
 mod ops;
 mod v1;
+mod zip_stream;
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub sessions: Arc<SessionManager>,
     pub zygote: Arc<Zygote>,
     pub compat: Arc<crate::compat::Compat>,
+    pub store: Arc<crate::store::ObjectStorage>,
+    pub drain: Arc<crate::drain::Drain>,
     pub sandbox: Arc<crate::capabilities::SandboxReport>,
     pub instance_id: Arc<str>,
     pub started: Instant,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod data;
+pub mod s3;
 
 use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
@@ -19,6 +20,8 @@ pub struct Server {
     child: Child,
     pub base: String,
     pub root: PathBuf,
+    /// The embedded local object store's directory (`<store>/<bucket>/<key>`).
+    pub store: PathBuf,
     _tmp: tempfile::TempDir,
     _uid_slot: File,
     pub uid_base: u32,
@@ -210,6 +213,7 @@ impl Server {
         // Session uids must be able to traverse down to their own workspace.
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
         let root = tmp.path().join("ws");
+        let store = tmp.path().join("store");
         let log = tmp.path().join("server.log");
         let (slot, uid_base) = uid_slot();
         let mpl = state.join("dynamic-executor-test-mplcache");
@@ -246,6 +250,10 @@ impl Server {
             .arg(python())
             .arg("--mpl-cache-dir")
             .arg(&mpl)
+            .arg("--store-dir")
+            .arg(&store)
+            // Dropping a server sends SIGTERM: a short drain unless a test asks for more.
+            .args(["--drain-grace-s", "0.5", "--drain-timeout-s", "5"])
             .args(["--warm-workers", "1"])
             .args(args)
             .envs(env.iter().copied())
@@ -312,6 +320,7 @@ impl Server {
             child,
             base: format!("http://{addr}"),
             root,
+            store,
             _tmp: tmp,
             _uid_slot: slot,
             uid_base,
@@ -323,6 +332,18 @@ impl Server {
     /// Whether the server process has exited (and reaps it if so).
     pub fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Waits up to `timeout` for the server to exit; its exit code (a signal's death: -1).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     pub fn pid(&self) -> u32 {

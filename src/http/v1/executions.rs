@@ -25,6 +25,9 @@ pub async fn create(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<CreateExecution>,
 ) -> ApiResult<Json<Arc<ExecutionResult>>> {
+    if s.drain.is_draining() {
+        return Err(ApiError::Draining);
+    }
     let session = s.sessions.get(&id)?;
     let timeout = match body.timeout_s {
         None => s.config.exec_timeout_s,

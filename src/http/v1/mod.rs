@@ -4,9 +4,10 @@ mod artifacts;
 mod executions;
 mod files;
 mod sessions;
+mod transfers;
 
 use super::AppState;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 pub fn routes() -> Router<AppState> {
@@ -36,6 +37,9 @@ pub fn routes() -> Router<AppState> {
                 .delete(files::remove),
         )
         .route("/v1/sessions/{id}/artifacts", get(artifacts::list))
+        .route("/v1/sessions/{id}/artifacts.zip", get(transfers::zip))
+        .route("/v1/sessions/{id}/export", post(transfers::export))
+        .route("/v1/sessions/{id}/import", post(transfers::import))
         .route(
             "/v1/sessions/{id}/artifacts/{*path}",
             get(artifacts::download),

@@ -21,6 +21,9 @@ pub async fn create(
     State(s): State<AppState>,
     JsonBody(body): JsonBody<CreateSession>,
 ) -> ApiResult<Response> {
+    if s.drain.is_draining() {
+        return Err(crate::error::ApiError::Draining);
+    }
     let session = s.sessions.create(body.id).await?;
     let cookie = format!(
         "{}={}; Path=/; HttpOnly; SameSite=Lax",
