@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod transfers;
+
 struct Server {
     child: Child,
     base: String,
@@ -38,9 +40,12 @@ fn workdir(tag: &str) -> PathBuf {
     d
 }
 
-fn spawn(port: u16, root: &Path, uid_base: u32, extra: &[&str]) -> Child {
+fn spawn(port: u16, root: &Path, uid_base: u32, extra: &[&str], env: &[(&str, &str)]) -> Child {
     Command::new(exe_dir().join("dynamic-executor"))
         .args(extra)
+        .envs(env.iter().copied())
+        .arg("--store-dir")
+        .arg(root.join("store"))
         .args([
             "--bind",
             &format!("127.0.0.1:{port}"),
@@ -69,9 +74,13 @@ fn free_port() -> u16 {
 
 /// A server on its own port, workspace root and uid range, returned once the zygote is warm.
 fn start(tag: &str, uid_base: u32, extra: &[&str]) -> Server {
+    start_env(tag, uid_base, extra, &[])
+}
+
+fn start_env(tag: &str, uid_base: u32, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let root = workdir(tag);
     let port = free_port();
-    let mut child = spawn(port, &root, uid_base, extra);
+    let mut child = spawn(port, &root, uid_base, extra, env);
     let base = format!("http://127.0.0.1:{port}");
     let client = Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -209,7 +218,7 @@ fn start_to_healthy(runs: usize) -> Vec<f64> {
         let root = workdir(&format!("start{i}"));
         let port = free_port();
         let t0 = Instant::now();
-        let mut child = spawn(port, &root, 62000, &[]);
+        let mut child = spawn(port, &root, 62000, &[], &[]);
         let deadline = t0 + Duration::from_secs(10);
         while Instant::now() < deadline {
             if client
@@ -325,6 +334,10 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let n = |full: usize| if quick { (full / 5).max(3) } else { full };
     println!("machine: {}", machine());
+    if std::env::args().any(|a| a == "--transfers") {
+        transfers::run(quick);
+        return;
+    }
     println!();
     println!("| figure | p50 | p99 | samples | target |");
     println!("|---|---|---|---|---|");
@@ -545,4 +558,6 @@ fn main() {
     println!("| idle server RSS | {idle_rss_mib:.1} MiB | | 1 | — |");
     println!();
     println!("worst /health probe under load: {max:.2} ms");
+    drop(server);
+    transfers::run(quick);
 }
