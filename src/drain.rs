@@ -58,7 +58,9 @@ pub async fn run(
             "grace over: stopping executions still running (their files stay)"
         );
     }
-    // Stops every worker: nothing changes the files while they are uploaded.
+    // Stops every worker (and empties the table): nothing changes the files while they are
+    // uploaded.
+    let all = sessions.list();
     sessions.stop_all().await;
     let left = timeout.saturating_sub(t0.elapsed());
     let uploads = async {
@@ -69,12 +71,12 @@ pub async fn run(
             }
         }
         if let Some(prefix) = &config.drain_export_prefix {
-            for s in sessions.list() {
+            for s in &all {
                 if s.pinned {
                     continue; // the compat session: its own layout, above
                 }
                 let to = exports::default_prefix(prefix, &s.id);
-                match exports::export(store, &s, &to, None).await {
+                match exports::export(store, s, &to, None).await {
                     Ok(b) => {
                         unstored.extend(b.failed.iter().map(|e| format!("{}: {e}", s.id)));
                         tracing::info!(session = %s.id, objects = b.moved.len(), prefix = %to, "drain: session exported");

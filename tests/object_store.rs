@@ -557,3 +557,29 @@ fn a_client_that_gives_up_does_not_stop_the_upload_and_its_retry_attaches_to_it(
         "one upload, not two: {log}"
     );
 }
+
+#[test]
+fn sigterm_exports_v1_sessions_when_a_drain_prefix_is_set() {
+    let mut s = Server::start_with(&["--drain-export-prefix", "drained"], &[]);
+    let info = s.get_json("/v1/info");
+    assert_eq!(info["object_store"]["kind"], "local");
+    assert_eq!(info["draining"], false);
+    let a = s.create_session();
+    s.run_ok(
+        &a,
+        "open('artifacts/r.txt','w').write('kept')\nopen('notes.txt','w').write('n')",
+    );
+    common::signal(s.pid(), libc::SIGTERM);
+    assert_eq!(
+        s.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        s.log_text()
+    );
+    let base = s.store.join("local/drained").join(&a);
+    assert_eq!(
+        std::fs::read(base.join("artifacts/r.txt")).unwrap(),
+        b"kept"
+    );
+    assert!(base.join("notes.txt").is_file());
+}

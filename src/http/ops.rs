@@ -27,6 +27,8 @@ async fn info(State(s): State<AppState>) -> Json<Value> {
         "name": "dynamic-executor",
         "version": env!("CARGO_PKG_VERSION"),
         "instance_id": &*s.instance_id,
+        "object_store": &s.store.backend,
+        "draining": s.drain.is_draining(),
         "uptime_s": s.started.elapsed().as_secs(),
         "python": python,
         "zygote": {

@@ -105,9 +105,14 @@ impl ObjectStorage {
             }
             None => {
                 keys::check_bucket(&config.store_bucket)?;
-                std::fs::create_dir_all(&config.store_dir).map_err(|e| {
-                    StoreError::Config(format!("{}: {e}", config.store_dir.display()))
-                })?;
+                // 0700: what sessions exported is not for other sessions' uids to read.
+                let dir = &config.store_dir;
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                    })
+                    .map_err(|e| StoreError::Config(format!("{}: {e}", dir.display())))?;
                 let local = LocalFileSystem::new_with_prefix(&config.store_dir)
                     .map_err(|e| StoreError::Config(e.to_string()))?
                     .with_automatic_cleanup(true);
