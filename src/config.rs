@@ -301,6 +301,16 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_INSTANCE_ID")]
     pub instance_id: Option<String>,
 
+    /// SSE streams send `: keepalive` after this many seconds without an event (proxies close
+    /// idle connections: the ALB after 60 s by default).
+    #[arg(long, env = "EXECUTOR_HEARTBEAT_S", default_value_t = 15.0)]
+    pub heartbeat_s: f64,
+
+    /// A compat `/execute` that has not answered after this many seconds commits its 200 and
+    /// sends a space every this many seconds until the JSON (0 = never).
+    #[arg(long, env = "EXECUTOR_COMPAT_HEARTBEAT_S", default_value_t = 15.0)]
+    pub compat_heartbeat_s: f64,
+
     /// The S3 bucket (the reference's variable; ECS sets it). Selects S3 as the object store:
     /// region from `AWS_REGION`, endpoint from `AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL`,
     /// credentials from the standard chain (environment, ECS task role, web identity, IMDS).

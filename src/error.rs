@@ -25,6 +25,8 @@ pub enum ApiError {
     NotFound(String),
     MethodNotAllowed,
     Unavailable(String),
+    /// An Idempotency-Key sent again with a different request.
+    KeyReused,
     /// The server is draining (SIGTERM): no new work.
     Draining,
     /// A bucket this executor does not serve.
@@ -47,6 +49,7 @@ impl ApiError {
             SessionBusy(_) | SessionExists(_) | SessionPinned(_) => StatusCode::CONFLICT,
             TooManySessions(_) | Unavailable(_) | Draining => StatusCode::SERVICE_UNAVAILABLE,
             BucketForbidden(_) => StatusCode::FORBIDDEN,
+            KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ObjectNotFound(_) => StatusCode::NOT_FOUND,
             StoreFailed(_) => StatusCode::BAD_GATEWAY,
             BadRequest(_) | BadJson(_) | BadPath(_) => StatusCode::BAD_REQUEST,
@@ -79,6 +82,7 @@ impl ApiError {
             MethodNotAllowed => "method_not_allowed",
             Unavailable(_) => "unavailable",
             Draining => "draining",
+            KeyReused => "idempotency_key_reused",
             BucketForbidden(_) => "bucket_forbidden",
             ObjectNotFound(_) => "object_not_found",
             StoreFailed(_) => "object_store_failed",
@@ -115,6 +119,10 @@ impl ApiError {
             Unavailable(m) | BucketForbidden(m) | StoreFailed(m) => m.clone(),
             Draining => "this instance is shutting down (SIGTERM); send new work to another".into(),
             ObjectNotFound(k) => format!("no object `{k}` in the store"),
+            KeyReused => {
+                "this Idempotency-Key was already used with a different request in this session"
+                    .into()
+            }
             Internal(_) => "internal error; see the server log".into(),
         }
     }
@@ -184,6 +192,7 @@ impl From<crate::sessions::SessionError> for ApiError {
             Exists(id) => ApiError::SessionExists(id),
             TooMany(n) => ApiError::TooManySessions(n),
             BadId => ApiError::BadRequest(e.to_string()),
+            KeyReused => ApiError::KeyReused,
             Unavailable(w) => ApiError::Unavailable(w.to_string()),
         }
     }

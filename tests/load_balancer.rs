@@ -3,65 +3,17 @@
 
 mod common;
 
+use common::haproxy::Haproxy;
 use common::Server;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-struct Haproxy(Child);
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn sticky_cookie_pins_a_client_to_its_session() {
     let a = Server::start_with(&["--instance-id", "a"], &[]);
     let b = Server::start_with(&["--instance-id", "b"], &[]);
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("haproxy.cfg");
-    let strip = |s: &Server| s.base.trim_start_matches("http://").to_string();
-    std::fs::write(
-        &cfg,
-        format!(
-            "defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n\
-             frontend fe\n  bind 127.0.0.1:{port}\n  default_backend be\n\
-             backend be\n  balance roundrobin\n  cookie EXECUTOR insert indirect nocache\n\
-             \x20 server a {} cookie a\n  server b {} cookie b\n",
-            strip(&a),
-            strip(&b)
-        ),
-    )
-    .unwrap();
-    let _lb = Haproxy(
-        Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("haproxy"),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    assert!(common::eventually(Duration::from_secs(10), || Client::new(
-    )
-    .get(format!("{base}/health"))
-    .send()
-    .is_ok()));
+    let lb = Haproxy::start(&[&a.base, &b.base], 60);
+    let base = lb.base.clone();
 
     // A client with a cookie jar: create, then every call lands on the same instance.
     let sticky = Client::builder().cookie_store(true).build().unwrap();

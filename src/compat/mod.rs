@@ -23,6 +23,15 @@ use tokio::sync::{Notify, OnceCell};
 /// A completion upload that several callers can wait for.
 type Upload = Shared<BoxFuture<'static, Result<(), String>>>;
 
+/// An `/execute`'s answer: 200 with the contract's body, or an error status and message.
+pub type Replied = Result<Value, (u16, String)>;
+/// A running `/execute` that several requests can wait for.
+pub type Run = Shared<BoxFuture<'static, Replied>>;
+
+/// How long a result nobody received is kept for an identical re-send (the client re-sends at
+/// once after a failed read; this bounds what an unrelated identical call much later sees).
+const UNDELIVERED_TTL: Duration = Duration::from_secs(600);
+
 /// The id of the compat session when ECS did not pass SESSION_ID.
 pub const DEFAULT_SESSION: &str = "default";
 
@@ -41,6 +50,11 @@ pub struct Compat {
     exporter: export::Exporter,
     /// The completion upload in progress: a retry (or the drain) attaches to it.
     completion: Mutex<Option<Upload>>,
+    /// The `/execute` running now: an identical re-send attaches to it.
+    inflight: Mutex<Option<(u64, Run)>>,
+    /// The last result no client has taken yet: an identical re-send gets it instead of
+    /// running the code again.
+    undelivered: Mutex<Option<(u64, Replied, Instant)>>,
     /// Notified when the process should exit (hard cap, or after completion).
     pub shutdown: Arc<Notify>,
     started: SystemTime,
@@ -90,6 +104,8 @@ impl Compat {
             meta: Mutex::new(Meta::default()),
             exporter: export::Exporter::new(store),
             completion: Mutex::new(None),
+            inflight: Mutex::new(None),
+            undelivered: Mutex::new(None),
             shutdown: Arc::new(Notify::new()),
             started: SystemTime::now(),
             started_instant: Instant::now(),
@@ -148,6 +164,62 @@ impl Compat {
             })
             .await
             .cloned()
+    }
+
+    /// Runs `code` on its own task, or attaches to an identical one: the run in progress, or
+    /// the last result that was never delivered (see docs/compat.md). Returns the run and a
+    /// digest of the code (for [`Compat::delivered`]).
+    pub fn execute_once(self: &Arc<Self>, code: String) -> (Run, u64) {
+        let digest = digest(&code);
+        let mut inflight = self.inflight.lock().unwrap();
+        if let Some((d, run)) = &*inflight {
+            if *d == digest {
+                tracing::info!("an identical /execute is running: attaching to it");
+                return (run.clone(), digest);
+            }
+        }
+        {
+            let mut undelivered = self.undelivered.lock().unwrap();
+            match undelivered.take() {
+                Some((d, reply, at)) if d == digest && at.elapsed() < UNDELIVERED_TTL => {
+                    tracing::info!(
+                        "an identical /execute's result was never delivered: answering with it"
+                    );
+                    let ready: Run = futures_util::future::ready(reply).boxed().shared();
+                    return (ready, digest);
+                }
+                other => *undelivered = other,
+            }
+        }
+        let c = self.clone();
+        let task = tokio::spawn(async move {
+            let reply: Replied = c.execute(&code).await.map_err(|e| {
+                let e = crate::error::ApiError::from(e);
+                (e.status().as_u16(), e.message())
+            });
+            *c.undelivered.lock().unwrap() = Some((digest, reply.clone(), Instant::now()));
+            let mut inflight = c.inflight.lock().unwrap();
+            if inflight.as_ref().is_some_and(|(d, _)| *d == digest) {
+                *inflight = None;
+            }
+            reply
+        });
+        let run: Run = async move {
+            task.await
+                .unwrap_or_else(|e| Err((500, format!("the execution task failed: {e}"))))
+        }
+        .boxed()
+        .shared();
+        *inflight = Some((digest, run.clone()));
+        (run, digest)
+    }
+
+    /// The answer for `digest` was handed to the connection whole: a re-send runs again.
+    pub fn delivered(&self, digest: u64) {
+        let mut undelivered = self.undelivered.lock().unwrap();
+        if undelivered.as_ref().is_some_and(|(d, _, _)| *d == digest) {
+            *undelivered = None;
+        }
     }
 
     /// Runs `code` the reference's way and returns its response body (always for a 200).
@@ -383,6 +455,15 @@ impl Compat {
         }
         self.shutdown.notify_one();
     }
+}
+
+/// Which code an `/execute` carries (identical code, identical digest).
+fn digest(code: &str) -> u64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(code.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    u64::from_le_bytes(first)
 }
 
 /// How Python prints a number of seconds in an f-string: `30`, `2.5`.

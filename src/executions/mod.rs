@@ -1,9 +1,11 @@
 //! Executions: what a client asks to run, what it gets back, and the run loop in between.
 
+mod journal;
 mod output;
 mod run;
 
 pub use crate::worker::protocol::{ErrorInfo, Language};
+pub use journal::{Entry, Journal};
 pub use output::OutputBuffer;
 pub use run::{over_quota, quota_error, run, RawRun, RunLimits};
 

@@ -1,7 +1,7 @@
 //! Running one execution on a worker: send the code, collect ordered output events, enforce
 //! the timeout and output cap with the kill cascade, and interpret how it ended.
 
-use super::{ErrorInfo, ExecEvent, Outcome, OutputBuffer};
+use super::{ErrorInfo, ExecEvent, Journal, Outcome, OutputBuffer};
 use crate::worker::protocol::{CodeStatus, Event, Request, ResultMessage};
 use crate::worker::{Stopper, Worker};
 use std::sync::Arc;
@@ -34,7 +34,6 @@ pub struct RawRun {
     pub max_rss_kb: u64,
     pub stdout: OutputBuffer,
     pub stderr: OutputBuffer,
-    pub events: Vec<ExecEvent>,
     pub state_preserved: bool,
     /// The worker said processes the code started are still running.
     pub stray_processes: bool,
@@ -51,7 +50,6 @@ impl RawRun {
             max_rss_kb: 0,
             stdout: OutputBuffer::new(cap),
             stderr: OutputBuffer::new(cap),
-            events: vec![ExecEvent::Result { status }],
             state_preserved: true,
             stray_processes: false,
         }
@@ -71,6 +69,7 @@ pub async fn run(
     limits: &RunLimits,
     stopper: &Stopper,
     cancel: Arc<Notify>,
+    journal: &Journal,
 ) -> RawRun {
     let mut raw = RawRun {
         status: Outcome::WorkerLost,
@@ -80,7 +79,6 @@ pub async fn run(
         max_rss_kb: 0,
         stdout: OutputBuffer::new(limits.output_cap),
         stderr: OutputBuffer::new(limits.output_cap),
-        events: Vec::new(),
         state_preserved: false,
         stray_processes: false,
     };
@@ -98,6 +96,7 @@ pub async fn run(
     let mut obuf = vec![0u8; 64 << 10];
     let mut ebuf = vec![0u8; 64 << 10];
     let mut result: Option<ResultMessage> = None;
+    let (mut ocarry, mut ecarry) = (Utf8Carry::default(), Utf8Carry::default());
     // First measured one period in: short executions never pay for a walk of the workspace.
     let mut quota_at = Instant::now() + QUOTA_CHECK;
 
@@ -107,18 +106,18 @@ pub async fn run(
             ev = worker.chan.next_event() => match ev {
                 None => break,
                 Some(Event::Result(r)) => { result = Some(r); break; }
-                Some(Event::Artifact { path, .. }) => raw.events.push(ExecEvent::Artifact { path }),
+                Some(Event::Artifact { path, .. }) => journal.push(ExecEvent::Artifact { path }),
                 Some(_) => {}
             },
             r = worker.stdout.read(&mut obuf), if out_open => match r {
                 Ok(n) if n > 0 => {
-                    if !take_chunk(&mut raw.stdout, &mut raw.events, &obuf[..n], true) { stop_for = Some(Outcome::OutputLimit); }
+                    if !take_chunk(&mut raw.stdout, journal, &mut ocarry, &obuf[..n], true) { stop_for = Some(Outcome::OutputLimit); }
                 }
                 _ => out_open = false,
             },
             r = worker.stderr.read(&mut ebuf), if err_open => match r {
                 Ok(n) if n > 0 => {
-                    if !take_chunk(&mut raw.stderr, &mut raw.events, &ebuf[..n], false) { stop_for = Some(Outcome::OutputLimit); }
+                    if !take_chunk(&mut raw.stderr, journal, &mut ecarry, &ebuf[..n], false) { stop_for = Some(Outcome::OutputLimit); }
                 }
                 _ => err_open = false,
             },
@@ -133,6 +132,7 @@ pub async fn run(
                 Phase::Killed => { worker.chan.lost = true; break; }
             },
             _ = cancel.notified(), if phase == Phase::Running => stop_for = Some(Outcome::Cancelled),
+            _ = journal.cancel.notified(), if phase == Phase::Running => stop_for = Some(Outcome::Cancelled),
             _ = sleep_until(quota_at), if phase == Phase::Running && limits.disk_quota.is_some() => {
                 let t0 = Instant::now();
                 if over_quota(limits).await {
@@ -149,8 +149,22 @@ pub async fn run(
             deadline = Instant::now() + limits.grace;
         }
     }
-    drain(&mut worker.stdout, &mut raw.stdout, &mut raw.events, true);
-    drain(&mut worker.stderr, &mut raw.stderr, &mut raw.events, false);
+    drain(
+        &mut worker.stdout,
+        &mut raw.stdout,
+        journal,
+        &mut ocarry,
+        true,
+    );
+    drain(
+        &mut worker.stderr,
+        &mut raw.stderr,
+        journal,
+        &mut ecarry,
+        false,
+    );
+    ocarry.flush(journal, true);
+    ecarry.flush(journal, false);
     if raw.stdout.overflowed() || raw.stderr.overflowed() {
         reason = Some(Outcome::OutputLimit);
     }
@@ -159,7 +173,6 @@ pub async fn run(
     if oom_killed {
         blame_memory_limit(&mut raw, cgroup);
     }
-    raw.events.push(ExecEvent::Result { status: raw.status });
     raw
 }
 
@@ -216,7 +229,8 @@ fn blame_memory_limit(raw: &mut RawRun, cgroup: Option<&crate::cgroups::SessionC
 
 fn take_chunk(
     buf: &mut OutputBuffer,
-    events: &mut Vec<ExecEvent>,
+    journal: &Journal,
+    carry: &mut Utf8Carry,
     chunk: &[u8],
     stdout: bool,
 ) -> bool {
@@ -224,25 +238,69 @@ fn take_chunk(
         return false;
     }
     let ok = buf.push(chunk);
-    let data = String::from_utf8_lossy(chunk).into_owned();
-    events.push(if stdout {
+    if let Some(data) = carry.take(chunk) {
+        journal.push(output_event(data, stdout));
+    }
+    ok
+}
+
+fn output_event(data: String, stdout: bool) -> ExecEvent {
+    if stdout {
         ExecEvent::Stdout { data }
     } else {
         ExecEvent::Stderr { data }
-    });
-    ok
+    }
+}
+
+/// A pipe read can end inside a multi-byte character (Hangul is 3 bytes): the incomplete tail
+/// waits for the next read instead of becoming U+FFFD in the streamed events.
+#[derive(Default)]
+struct Utf8Carry {
+    pending: Vec<u8>,
+}
+
+impl Utf8Carry {
+    /// The text that is complete after `chunk` (None when nothing is).
+    fn take(&mut self, chunk: &[u8]) -> Option<String> {
+        self.pending.extend_from_slice(chunk);
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(_) => self.pending.len(),
+            // An incomplete sequence at the very end (at most 3 bytes): keep it for later.
+            Err(e) if e.error_len().is_none() && self.pending.len() - e.valid_up_to() < 4 => {
+                e.valid_up_to()
+            }
+            // Invalid bytes: replaced, as a one-shot decode would.
+            Err(_) => self.pending.len(),
+        };
+        if valid == 0 {
+            return None;
+        }
+        let rest = self.pending.split_off(valid);
+        let text = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending = rest;
+        Some(text)
+    }
+
+    /// What is left at the end (an incomplete character for good: replaced).
+    fn flush(&mut self, journal: &Journal, stdout: bool) {
+        if !self.pending.is_empty() {
+            let text = String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned();
+            journal.push(output_event(text, stdout));
+        }
+    }
 }
 
 /// Output written before the result message is already in the pipe: read it without waiting.
 fn drain(
     pipe: &mut tokio::net::unix::pipe::Receiver,
     buf: &mut OutputBuffer,
-    events: &mut Vec<ExecEvent>,
+    journal: &Journal,
+    carry: &mut Utf8Carry,
     stdout: bool,
 ) {
     let mut chunk = vec![0u8; 64 << 10];
     while let Ok(n) = pipe.try_read(&mut chunk) {
-        if n == 0 || !take_chunk(buf, events, &chunk[..n], stdout) {
+        if n == 0 || !take_chunk(buf, journal, carry, &chunk[..n], stdout) {
             break;
         }
     }
@@ -346,5 +404,27 @@ fn cancelled_error(interrupted: Option<ErrorInfo>) -> ErrorInfo {
         message: "execution was interrupted".into(),
         line: interrupted.as_ref().and_then(|e| e.line),
         traceback: interrupted.map(|e| e.traceback).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Utf8Carry;
+
+    #[test]
+    fn a_character_split_across_reads_stays_whole() {
+        let text = "매출 합계";
+        let bytes = text.as_bytes();
+        let mut c = Utf8Carry::default();
+        let mut out = String::new();
+        for chunk in bytes.chunks(2) {
+            if let Some(t) = c.take(chunk) {
+                out.push_str(&t);
+            }
+        }
+        assert_eq!(out, text);
+        assert!(c.pending.is_empty());
+        // invalid bytes are replaced, not held forever
+        assert_eq!(c.take(b"a\xffb").as_deref(), Some("a\u{fffd}b"));
     }
 }

@@ -4,13 +4,19 @@
 use super::extract::RawBody;
 use super::AppState;
 use crate::compat::file_sync::{self, Outcome};
+use crate::compat::{Compat, Run};
 use crate::error::ApiError;
+use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
+use axum::http::header;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::Bytes;
 use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -157,13 +163,75 @@ async fn execute(State(s): State<AppState>, req: Request) -> Response {
             "Session ID mismatch - request routed to wrong container",
         );
     }
-    match c.execute(&code).await {
-        Ok(v) => reply(StatusCode::OK, v),
-        Err(e) => {
-            let e = crate::error::ApiError::from(e);
-            reply(e.status(), json!({ "error": e.message() }))
-        }
+    let (run, digest) = s.compat.execute_once(code);
+    let beat = s.config.compat_heartbeat_s;
+    let early = if beat > 0.0 {
+        tokio::time::timeout(Duration::from_secs_f64(beat), run.clone())
+            .await
+            .ok()
+    } else {
+        Some(run.clone().await)
+    };
+    match early {
+        // Answered in time: the contract's status and body as they are.
+        Some(Ok(v)) => delivered_body(StatusCode::OK, v, s.compat.clone(), digest),
+        Some(Err((status, message))) => reply(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            json!({ "error": message }),
+        ),
+        // Still running: commit the 200 and keep the connection busy (a proxy closes an idle
+        // one: the ALB after 60 s) with a space every `beat` seconds; JSON parsers skip them.
+        None => heartbeats(run, Duration::from_secs_f64(beat), s.compat.clone(), digest),
     }
+}
+
+/// A JSON body that tells the compat engine once the connection has taken all of it.
+fn delivered_body(status: StatusCode, v: Value, compat: Arc<Compat>, digest: u64) -> Response {
+    let bytes = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
+    let once = futures_util::stream::once(async move {
+        compat.delivered(digest);
+        Ok::<_, std::convert::Infallible>(bytes)
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(once),
+    )
+        .into_response()
+}
+
+/// 200 now; a space every `beat` until the run ends, then its JSON (an error that happens after
+/// the 200 is committed arrives as `{"error": …}`, which the client reads as a failure).
+fn heartbeats(run: Run, beat: Duration, compat: Arc<Compat>, digest: u64) -> Response {
+    let mut tick = tokio::time::interval(beat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let body = futures_util::stream::unfold(
+        (Some(run), tick, compat),
+        move |(run, mut tick, compat)| async move {
+            let mut pending = run?;
+            let chunk = tokio::select! {
+                r = &mut pending => {
+                    let v = match r {
+                        Ok(v) => v,
+                        Err((_, message)) => json!({ "error": message }),
+                    };
+                    compat.delivered(digest);
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(Bytes::from(serde_json::to_vec(&v).unwrap_or_default())),
+                        (None, tick, compat),
+                    ));
+                }
+                _ = tick.tick() => Bytes::from_static(b" "),
+            };
+            Some((Ok(chunk), (Some(pending), tick, compat)))
+        },
+    );
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 async fn complete(State(s): State<AppState>, req: Request) -> Response {

@@ -14,6 +14,8 @@ pub enum SessionError {
     TooMany(usize),
     #[error("session id must be 1-128 characters of A-Z a-z 0-9 . _ - and not start with . or -")]
     BadId,
+    #[error("this Idempotency-Key was used with a different request in this session")]
+    KeyReused,
     #[error(transparent)]
     Unavailable(#[from] WorkerError),
 }

@@ -11,5 +11,5 @@ pub mod workspace;
 pub use engine::Engine;
 pub use error::{SessionError, SessionResult};
 pub use manager::SessionManager;
-pub use session::{ExecSpec, SandboxInfo, Session, SessionInfo};
+pub use session::{ExecSpec, IdempotencyKey, SandboxInfo, Session, SessionInfo, Submitted};
 pub use warm_pool::Prepared;

@@ -4,7 +4,7 @@ use super::engine::Engine;
 use super::error::{SessionError, SessionResult};
 use super::warm_pool;
 use crate::artifacts::{self, FileKey};
-use crate::executions::{self, ExecEvent, ExecutionResult, Language, Outcome, RawRun, RunLimits};
+use crate::executions::{self, ExecutionResult, Journal, Language, Outcome, RawRun, RunLimits};
 use crate::worker::protocol::Request;
 use crate::worker::{Stopper, Worker};
 use dynexec_sandbox::Report;
@@ -41,7 +41,10 @@ pub struct Session {
     cancel: Arc<Notify>,
     meta: Mutex<Meta>,
     history: Mutex<VecDeque<Arc<ExecutionResult>>>,
-    journals: Mutex<VecDeque<(String, Arc<Vec<ExecEvent>>)>>,
+    /// The journals of the running execution and the most recent ones.
+    journals: Mutex<VecDeque<Arc<Journal>>>,
+    /// `Idempotency-Key` → the execution it started (as long as the session lives).
+    keys: Mutex<HashMap<String, Keyed>>,
     /// Which execution last wrote each artifact.
     origins: Mutex<HashMap<String, String>>,
     /// sha256 by path, valid while (size, mtime, inode) match.
@@ -102,6 +105,41 @@ pub struct ExecSpec {
     pub wait_if_busy: bool,
 }
 
+/// Idempotency keys kept per session (the oldest go first).
+const KEYS: usize = 1000;
+
+/// What an idempotency key points at.
+#[derive(Clone)]
+enum Keyed {
+    Running {
+        body: u64,
+        journal: Arc<Journal>,
+    },
+    Done {
+        body: u64,
+        result: Arc<ExecutionResult>,
+    },
+}
+
+/// What [`Session::submit`] gives back.
+pub enum Submitted {
+    /// A new execution, running on its own task; `done` delivers its full output.
+    Started {
+        journal: Arc<Journal>,
+        done: tokio::sync::oneshot::Receiver<Executed>,
+    },
+    /// The key's execution, still running: attach to it.
+    Running(Arc<Journal>),
+    /// The key's execution, finished: its stored result (and journal, when still kept).
+    Done(Arc<ExecutionResult>, Option<Arc<Journal>>),
+}
+
+/// An `Idempotency-Key` and a digest of the request it came with.
+pub struct IdempotencyKey {
+    pub key: String,
+    pub body: u64,
+}
+
 /// What one execution left, for [`Session::record`].
 struct Recorded {
     id: String,
@@ -148,6 +186,7 @@ impl Session {
             cancel: Arc::new(Notify::new()),
             meta: Mutex::new(meta),
             history: Mutex::new(VecDeque::new()),
+            keys: Mutex::new(HashMap::new()),
             journals: Mutex::new(VecDeque::new()),
             origins: Mutex::new(HashMap::new()),
             hashes: Mutex::new(HashMap::new()),
@@ -214,25 +253,153 @@ impl Session {
         }
     }
 
-    /// Runs one execution. A second concurrent one is refused with 409 (`session_busy`):
-    /// queueing would hide from the caller that its code has not started.
-    pub async fn execute(&self, spec: ExecSpec) -> SessionResult<Executed> {
-        let mut slot = match self.worker.clone().try_lock_owned() {
-            Ok(slot) => slot,
-            Err(_) if spec.wait_if_busy || self.checking.load(Ordering::SeqCst) => {
-                self.worker.clone().lock_owned().await
-            }
-            Err(_) => return Err(SessionError::Busy(self.id.clone())),
-        };
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(SessionError::NotFound(self.id.clone()));
+    /// Runs one execution to its end. A second concurrent one is refused with 409
+    /// (`session_busy`) unless `wait_if_busy`: queueing would hide from the caller that its code
+    /// has not started.
+    pub async fn execute(self: &Arc<Self>, spec: ExecSpec) -> SessionResult<Executed> {
+        match self.submit(spec, None).await? {
+            Submitted::Started { done, journal } => match done.await {
+                Ok(e) => Ok(e),
+                // The task ended without a result (the runtime is shutting down).
+                Err(_) => Err(SessionError::NotFound(journal.session_id.clone())),
+            },
+            // Without a key nothing is attached to.
+            Submitted::Running(_) | Submitted::Done(..) => unreachable!("no key was given"),
         }
-        self.set_busy(true);
-        let result = self.execute_locked(&mut slot, spec).await;
-        self.set_busy(false);
-        self.touch();
-        self.pause_and_check(slot, self.engine.config.disk_quota());
-        result
+    }
+
+    /// Starts an execution on its own task and returns at once: the client going away does
+    /// not stop it, and its journal is readable (and followable) while it runs. With a key
+    /// seen before, the earlier execution is returned instead (never run twice), or
+    /// `KeyReused` when the key came with another request.
+    pub async fn submit(
+        self: &Arc<Self>,
+        spec: ExecSpec,
+        key: Option<IdempotencyKey>,
+    ) -> SessionResult<Submitted> {
+        // The key table is held from the look-up to the insertion, so two requests with one key
+        // cannot both start: the second finds the first's journal.
+        let quick = {
+            let mut keys = self.keys.lock().unwrap();
+            if let Some(k) = &key {
+                if let Some(found) = keys.get(&k.key) {
+                    return self.attach(found.clone(), k.body);
+                }
+            }
+            match self.worker.clone().try_lock_owned() {
+                Ok(slot) => {
+                    if self.closed.load(Ordering::SeqCst) {
+                        return Err(SessionError::NotFound(self.id.clone()));
+                    }
+                    let journal = self.open_journal(spec.language);
+                    if let Some(k) = &key {
+                        if keys.len() >= KEYS {
+                            if let Some(oldest) = keys.keys().next().cloned() {
+                                keys.remove(&oldest);
+                            }
+                        }
+                        keys.insert(
+                            k.key.clone(),
+                            Keyed::Running {
+                                body: k.body,
+                                journal: journal.clone(),
+                            },
+                        );
+                    }
+                    Some((slot, journal))
+                }
+                Err(_) if spec.wait_if_busy || self.checking.load(Ordering::SeqCst) => None,
+                Err(_) => return Err(SessionError::Busy(self.id.clone())),
+            }
+        };
+        let (slot, journal) = match quick {
+            Some(started) => started,
+            None => {
+                // Waiting for the running execution (compat) or the check after it; keys are
+                // only ever given where waiting is not (v1), so none is reserved here.
+                let slot = self.worker.clone().lock_owned().await;
+                if self.closed.load(Ordering::SeqCst) {
+                    return Err(SessionError::NotFound(self.id.clone()));
+                }
+                (slot, self.open_journal(spec.language))
+            }
+        };
+        let key_name = key.map(|k| (k.key, k.body));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (session, j) = (self.clone(), journal.clone());
+        tokio::spawn(async move {
+            let mut slot = slot;
+            let executed = session.execute_locked(&mut slot, spec, &j).await;
+            let executed = match executed {
+                Ok(e) => e,
+                Err(e) => session.record_refusal(&j, e),
+            };
+            j.finish(executed.result.clone());
+            if let Some((name, body)) = key_name {
+                session.keys.lock().unwrap().insert(
+                    name,
+                    Keyed::Done {
+                        body,
+                        result: executed.result.clone(),
+                    },
+                );
+            }
+            session.set_busy(false);
+            session.touch();
+            session.pause_and_check(slot, session.engine.config.disk_quota());
+            let _ = tx.send(executed);
+        });
+        Ok(Submitted::Started { journal, done: rx })
+    }
+
+    /// Numbers a new execution and opens its journal (readable from now on).
+    fn open_journal(&self, language: Language) -> Arc<Journal> {
+        let n = {
+            let mut m = self.meta.lock().unwrap();
+            m.executions += 1;
+            m.busy = true;
+            m.executions
+        };
+        let journal = Arc::new(Journal::new(
+            format!("e{:06}-{:08x}", n, rand::random::<u32>()),
+            self.id.clone(),
+            language,
+            crate::time::rfc3339(SystemTime::now()),
+        ));
+        let mut journals = self.journals.lock().unwrap();
+        if journals.len() >= JOURNALS {
+            journals.pop_front();
+        }
+        journals.push_back(journal.clone());
+        journal
+    }
+
+    fn attach(&self, found: Keyed, body: u64) -> SessionResult<Submitted> {
+        match found {
+            Keyed::Running { body: b, .. } | Keyed::Done { body: b, .. } if b != body => {
+                Err(SessionError::KeyReused)
+            }
+            Keyed::Running { journal, .. } => Ok(match journal.result() {
+                Some(r) => Submitted::Done(r, Some(journal)),
+                None => Submitted::Running(journal),
+            }),
+            Keyed::Done { result, .. } => {
+                let journal = self.journal(&result.id);
+                Ok(Submitted::Done(result, journal))
+            }
+        }
+    }
+
+    /// Asks the running execution `id` to stop (interrupt, then kill, as a timeout does).
+    /// False when `id` is not running.
+    pub fn cancel(&self, id: &str) -> bool {
+        match self.journal(id) {
+            Some(j) if j.is_running() => {
+                j.cancel.notify_one();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Between executions nothing of the session runs, whatever the worker claims: the worker
@@ -310,15 +477,13 @@ impl Session {
         &self,
         slot: &mut Option<Worker>,
         spec: ExecSpec,
+        journal: &Journal,
     ) -> SessionResult<Executed> {
         let fresh_worker = self.prepare_worker(slot).await?;
         let worker = slot.as_mut().expect("prepare_worker left a worker");
-        let n = {
-            let mut m = self.meta.lock().unwrap();
-            m.executions += 1;
-            m.executions
-        };
-        let id = format!("e{:06}-{:08x}", n, rand::random::<u32>());
+        let id = journal.id.clone();
+        // The execution number is the journal's (`e000042-…`).
+        let n = id[1..7].parse().unwrap_or(0);
         let ws = self.workspace.clone();
         let before = tokio::task::spawn_blocking(move || artifacts::snapshot(&ws))
             .await
@@ -339,7 +504,7 @@ impl Session {
             language,
             fresh: fresh_namespace,
         };
-        let raw = self.run(worker, &msg, timeout).await;
+        let raw = self.run(worker, &msg, timeout, journal).await;
         let duration_ms = t0.elapsed().as_millis() as u64;
         if worker.chan.lost {
             // Whatever is left of the session's processes goes with the worker.
@@ -366,6 +531,31 @@ impl Session {
         }))
     }
 
+    /// An execution that could not start (no worker could be made): recorded as lost, so its
+    /// journal closes and whoever follows it gets an answer.
+    fn record_refusal(&self, journal: &Journal, e: SessionError) -> Executed {
+        let cap = self.engine.config.output_cap_bytes;
+        let raw = RawRun::refused(
+            Outcome::WorkerLost,
+            crate::executions::ErrorInfo {
+                kind: "WorkerLost".into(),
+                message: format!("the execution could not start: {e}"),
+                line: None,
+                traceback: String::new(),
+            },
+            cap,
+        );
+        self.record(Recorded {
+            id: journal.id.clone(),
+            language: journal.language,
+            raw,
+            produced: vec![],
+            started: SystemTime::now(),
+            duration_ms: 0,
+            state_preserved: false,
+        })
+    }
+
     /// Makes sure the slot holds a live worker of the current zygote; true when it had to
     /// start a new one (the session's variables are gone).
     async fn prepare_worker(&self, slot: &mut Option<Worker>) -> SessionResult<bool> {
@@ -387,7 +577,13 @@ impl Session {
 
     /// Sends the code and runs it to its end under the session's limits (or refuses it while
     /// the workspace is over its quota).
-    async fn run(&self, worker: &mut Worker, msg: &Request, timeout: Duration) -> RawRun {
+    async fn run(
+        &self,
+        worker: &mut Worker,
+        msg: &Request,
+        timeout: Duration,
+        journal: &Journal,
+    ) -> RawRun {
         let config = &self.engine.config;
         let limits = RunLimits {
             timeout,
@@ -407,7 +603,15 @@ impl Session {
                 config.output_cap_bytes,
             )
         } else {
-            executions::run(worker, msg, &limits, &self.stopper, self.cancel.clone()).await
+            executions::run(
+                worker,
+                msg,
+                &limits,
+                &self.stopper,
+                self.cancel.clone(),
+                journal,
+            )
+            .await
         };
         self.over_quota
             .store(raw.status == Outcome::DiskQuota, Ordering::SeqCst);
@@ -449,11 +653,6 @@ impl Session {
             history.pop_front();
         }
         history.push_back(result.clone());
-        let mut journals = self.journals.lock().unwrap();
-        if journals.len() >= JOURNALS {
-            journals.pop_front();
-        }
-        journals.push_back((result.id.clone(), Arc::new(raw.events)));
         Executed {
             result,
             stdout: raw.stdout.full_text(),
@@ -488,14 +687,14 @@ impl Session {
             .cloned()
     }
 
-    /// The ordered events of a recent execution (stdout/stderr chunks, artifacts, result).
-    pub fn execution_events(&self, id: &str) -> Option<Arc<Vec<ExecEvent>>> {
+    /// The journal of the running or a recent execution.
+    pub fn journal(&self, id: &str) -> Option<Arc<Journal>> {
         self.journals
             .lock()
             .unwrap()
             .iter()
-            .find(|(e, _)| e == id)
-            .map(|(_, ev)| ev.clone())
+            .find(|j| j.id == id)
+            .cloned()
     }
 
     pub fn origin_of(&self, path: &str) -> Option<String> {

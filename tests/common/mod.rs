@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod data;
+pub mod haproxy;
 pub mod s3;
 
 use reqwest::blocking::{Client, Response};

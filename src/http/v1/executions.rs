@@ -1,16 +1,24 @@
+//! Executions: run (and wait, stream as SSE, or start and return 202), read, long-poll,
+//! follow or replay the event journal, cancel. Every execution runs on its own task: a client
+//! that disconnects cancels nothing, and its result stays retrievable by id.
+
 use crate::error::{ApiError, ApiResult};
-use crate::executions::{ExecutionResult, Language};
+use crate::executions::{Entry, ExecEvent, ExecutionResult, Journal, Language};
 use crate::http::extract::{JsonBody, PathParams};
 use crate::http::AppState;
-use crate::sessions::ExecSpec;
-use axum::extract::State;
+use crate::sessions::{ExecSpec, IdempotencyKey, Submitted};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateExecution {
     code: String,
@@ -18,13 +26,77 @@ pub struct CreateExecution {
     language: Language,
     #[serde(default)]
     timeout_s: Option<f64>,
+    /// `false`: answer 202 at once (poll, follow or cancel by id).
+    #[serde(default = "yes", skip_serializing)]
+    wait: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An execution that has not ended, as the API shows it.
+#[derive(Serialize)]
+struct Running<'a> {
+    id: &'a str,
+    session_id: &'a str,
+    language: Language,
+    status: &'static str,
+    started_at: &'a str,
+}
+
+fn running(j: &Journal) -> Json<serde_json::Value> {
+    Json(
+        serde_json::to_value(Running {
+            id: &j.id,
+            session_id: &j.session_id,
+            language: j.language,
+            status: "running",
+            started_at: &j.started_at,
+        })
+        .unwrap_or_default(),
+    )
+}
+
+fn wants_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+/// The `Idempotency-Key` header with a digest of what the request asks to run.
+fn idempotency_key(
+    headers: &HeaderMap,
+    body: &CreateExecution,
+) -> ApiResult<Option<IdempotencyKey>> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::BadRequest("Idempotency-Key must be 1-255 visible ASCII characters".into())
+        })?;
+    use sha2::Digest;
+    let canonical = serde_json::to_vec(body).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&canonical);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    Ok(Some(IdempotencyKey {
+        key: key.to_string(),
+        body: u64::from_le_bytes(first),
+    }))
 }
 
 pub async fn create(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<CreateExecution>,
-) -> ApiResult<Json<Arc<ExecutionResult>>> {
+) -> ApiResult<Response> {
     if s.drain.is_draining() {
         return Err(ApiError::Draining);
     }
@@ -39,6 +111,8 @@ pub async fn create(
             )))
         }
     };
+    let key = idempotency_key(&headers, &body)?;
+    let wait = body.wait;
     let spec = ExecSpec {
         code: body.code,
         language: body.language,
@@ -46,7 +120,73 @@ pub async fn create(
         fresh_namespace: false,
         wait_if_busy: false,
     };
-    Ok(Json(session.execute(spec).await?.result))
+    let submitted = session.submit(spec, key).await?;
+    let heartbeat = Duration::from_secs_f64(s.config.heartbeat_s.max(0.1));
+    if wants_sse(&headers) {
+        let journal = match submitted {
+            Submitted::Started { journal, .. } | Submitted::Running(journal) => journal,
+            Submitted::Done(_, Some(journal)) => journal,
+            Submitted::Done(result, None) => return Ok(result_only_stream(result, heartbeat)),
+        };
+        return Ok(stream(journal, None, heartbeat));
+    }
+    match submitted {
+        Submitted::Done(result, _) => Ok(Json(result).into_response()),
+        Submitted::Started { journal, .. } | Submitted::Running(journal) if !wait => {
+            let location = format!("/v1/sessions/{id}/executions/{}", journal.id);
+            Ok((
+                StatusCode::ACCEPTED,
+                [(header::LOCATION, location)],
+                running(&journal),
+            )
+                .into_response())
+        }
+        Submitted::Started { journal, .. } | Submitted::Running(journal) => {
+            Ok(Json(journal.wait().await).into_response())
+        }
+    }
+}
+
+/// The journal as Server-Sent Events after `after`: `event: stdout|stderr|artifact|result`,
+/// `id: <seq>`, `data: <JSON>`; `: keepalive` whenever nothing was sent for `heartbeat`.
+fn stream(journal: Arc<Journal>, after: Option<usize>, heartbeat: Duration) -> Response {
+    let events = journal.follow(after).map(|entry| {
+        Ok::<_, std::convert::Infallible>(match entry {
+            Entry::Event(seq, ev) => {
+                let name = match &ev {
+                    ExecEvent::Stdout { .. } => "stdout",
+                    ExecEvent::Stderr { .. } => "stderr",
+                    ExecEvent::Artifact { .. } => "artifact",
+                    ExecEvent::Result { .. } => "result",
+                };
+                let mut data = serde_json::to_value(&ev).unwrap_or_default();
+                data["seq"] = json!(seq);
+                Event::default()
+                    .event(name)
+                    .id(seq.to_string())
+                    .data(data.to_string())
+            }
+            Entry::Result(seq, result) => Event::default()
+                .event("result")
+                .id(seq.to_string())
+                .data(serde_json::to_string(&*result).unwrap_or_default()),
+        })
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(heartbeat).text("keepalive"))
+        .into_response()
+}
+
+/// A finished execution whose journal is no longer kept: its result as the one event.
+fn result_only_stream(result: Arc<ExecutionResult>, heartbeat: Duration) -> Response {
+    let ev = Event::default()
+        .event("result")
+        .data(serde_json::to_string(&*result).unwrap_or_default());
+    Sse::new(futures_util::stream::once(async move {
+        Ok::<_, std::convert::Infallible>(ev)
+    }))
+    .keep_alive(KeepAlive::new().interval(heartbeat).text("keepalive"))
+    .into_response()
 }
 
 pub async fn list(
@@ -57,28 +197,73 @@ pub async fn list(
     Ok(Json(json!({ "executions": session.executions_list() })))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetQuery {
+    /// Long poll: wait up to this many seconds (at most 300) for a running execution to end.
+    #[serde(default)]
+    wait_s: Option<f64>,
+}
+
+/// Longest long poll: below the usual proxy idle timeouts' multiples, and bounded.
+const MAX_WAIT_S: f64 = 300.0;
+
 pub async fn get(
     State(s): State<AppState>,
     PathParams((id, exec_id)): PathParams<(String, String)>,
-) -> ApiResult<Json<Arc<ExecutionResult>>> {
+    Query(q): Query<GetQuery>,
+) -> ApiResult<Response> {
+    let wait = match q.wait_s {
+        None => 0.0,
+        Some(w) if w.is_finite() && (0.0..=MAX_WAIT_S).contains(&w) => w,
+        Some(w) => {
+            return Err(ApiError::BadRequest(format!(
+                "wait_s must be between 0 and {MAX_WAIT_S} (got {w})"
+            )))
+        }
+    };
     let session = s.sessions.get(&id)?;
-    session
-        .execution(&exec_id)
-        .map(Json)
-        .ok_or(ApiError::ExecutionNotFound(exec_id))
+    if let Some(r) = session.execution(&exec_id) {
+        return Ok(Json(r).into_response());
+    }
+    let journal = session
+        .journal(&exec_id)
+        .ok_or(ApiError::ExecutionNotFound(exec_id))?;
+    match tokio::time::timeout(Duration::from_secs_f64(wait), journal.wait()).await {
+        Ok(r) => Ok(Json(r).into_response()),
+        Err(_) => Ok(running(&journal).into_response()),
+    }
 }
 
-/// The execution's events in the order the server saw them, numbered: the journal that
-/// streaming and reconnects build on. Kept for the session's most recent executions.
+/// The execution's events in the order the server saw them, numbered from 0. With
+/// `Accept: text/event-stream` they stream (live while it runs; `Last-Event-ID` resumes after
+/// that seq); otherwise JSON. Kept for the session's most recent executions.
 pub async fn events(
     State(s): State<AppState>,
     PathParams((id, exec_id)): PathParams<(String, String)>,
-) -> ApiResult<Json<serde_json::Value>> {
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let session = s.sessions.get(&id)?;
-    let events = session
-        .execution_events(&exec_id)
+    let journal = session
+        .journal(&exec_id)
         .ok_or(ApiError::ExecutionNotFound(exec_id))?;
-    let numbered: Vec<serde_json::Value> = events
+    if wants_sse(&headers) {
+        let after = match headers.get("last-event-id") {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .ok()
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .ok_or_else(|| {
+                        ApiError::BadRequest("Last-Event-ID must be an event's seq".into())
+                    })?,
+            ),
+        };
+        let heartbeat = Duration::from_secs_f64(s.config.heartbeat_s.max(0.1));
+        return Ok(stream(journal, after, heartbeat));
+    }
+    let numbered: Vec<serde_json::Value> = journal
+        .snapshot()
         .iter()
         .enumerate()
         .map(|(seq, ev)| {
@@ -87,5 +272,23 @@ pub async fn events(
             v
         })
         .collect();
-    Ok(Json(json!({ "events": numbered })))
+    Ok(Json(json!({ "events": numbered, "running": journal.is_running() })).into_response())
+}
+
+/// Stops a running execution (interrupt, then kill, as a timeout does) and answers with its
+/// result; an execution that already ended is answered as it is.
+pub async fn cancel(
+    State(s): State<AppState>,
+    PathParams((id, exec_id)): PathParams<(String, String)>,
+) -> ApiResult<Json<Arc<ExecutionResult>>> {
+    let session = s.sessions.get(&id)?;
+    if session.cancel(&exec_id) {
+        if let Some(j) = session.journal(&exec_id) {
+            return Ok(Json(j.wait().await));
+        }
+    }
+    session
+        .execution(&exec_id)
+        .map(Json)
+        .ok_or(ApiError::ExecutionNotFound(exec_id))
 }

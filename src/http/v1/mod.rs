@@ -29,6 +29,10 @@ pub fn routes() -> Router<AppState> {
             "/v1/sessions/{id}/executions/{exec_id}/events",
             get(executions::events),
         )
+        .route(
+            "/v1/sessions/{id}/executions/{exec_id}/cancel",
+            post(executions::cancel),
+        )
         .route("/v1/sessions/{id}/files", get(files::list))
         .route(
             "/v1/sessions/{id}/files/{*path}",
