@@ -213,7 +213,7 @@ fn output_streams_while_the_code_runs_and_resumes_without_loss() {
         }
         seen == 10
     });
-    let last_id = first.iter().filter_map(|e| e.id).last().unwrap();
+    let last_id = first.iter().filter_map(|e| e.id).next_back().unwrap();
     let rest = read_sse(follow(Some(last_id)), Instant::now(), |e| {
         e.event == "result"
     });
