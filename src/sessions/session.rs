@@ -45,6 +45,9 @@ pub struct Session {
     journals: Mutex<VecDeque<Arc<Journal>>>,
     /// `Idempotency-Key` → the execution it started (as long as the session lives).
     keys: Mutex<HashMap<String, Keyed>>,
+    /// Follows writes under `artifacts/` (inotify) so an execution needs no walk of the tree;
+    /// None until the first execution, or when it cannot be used (then executions walk).
+    tracker: Arc<Mutex<Option<artifacts::watch::Tracker>>>,
     /// Which execution last wrote each artifact.
     origins: Mutex<HashMap<String, String>>,
     /// sha256 by path, valid while (size, mtime, inode) match.
@@ -187,6 +190,7 @@ impl Session {
             meta: Mutex::new(meta),
             history: Mutex::new(VecDeque::new()),
             keys: Mutex::new(HashMap::new()),
+            tracker: Arc::new(Mutex::new(None)),
             journals: Mutex::new(VecDeque::new()),
             origins: Mutex::new(HashMap::new()),
             hashes: Mutex::new(HashMap::new()),
@@ -484,10 +488,24 @@ impl Session {
         let id = journal.id.clone();
         // The execution number is the journal's (`e000042-…`).
         let n = id[1..7].parse().unwrap_or(0);
-        let ws = self.workspace.clone();
-        let before = tokio::task::spawn_blocking(move || artifacts::snapshot(&ws))
-            .await
-            .unwrap_or_default();
+        let (ws, tracker) = (self.workspace.clone(), self.tracker.clone());
+        // With a working tracker nothing is walked: it is reset (uploads since the last
+        // execution are not this one's) and read after the run. Without one: a snapshot.
+        let before = tokio::task::spawn_blocking(move || {
+            let mut t = tracker.lock().unwrap();
+            if t.as_ref().is_none_or(|t| t.is_broken()) {
+                *t = artifacts::watch::Tracker::start(&ws.join(artifacts::ARTIFACTS_DIR));
+            }
+            match t.as_mut() {
+                Some(t) => {
+                    t.reset();
+                    None
+                }
+                None => Some(artifacts::snapshot(&ws)),
+            }
+        })
+        .await
+        .unwrap_or_default();
         let started = SystemTime::now();
         let t0 = Instant::now();
         let ExecSpec {
@@ -515,11 +533,17 @@ impl Session {
             // daemon): the session's worker and its variables stay, everything else goes.
             self.stopper.kill_children(worker.pid).await;
         }
-        let ws = self.workspace.clone();
-        let after = tokio::task::spawn_blocking(move || artifacts::snapshot(&ws))
-            .await
-            .unwrap_or_default();
-        let produced = artifacts::changed(&before, &after);
+        let (ws, tracker) = (self.workspace.clone(), self.tracker.clone());
+        let produced = tokio::task::spawn_blocking(move || match before {
+            Some(before) => artifacts::changed(&before, &artifacts::snapshot(&ws)),
+            None => match tracker.lock().unwrap().as_mut().and_then(|t| t.take()) {
+                Some(written) => artifacts::existing(&ws, written),
+                // It lost track during the run (a full queue, `artifacts/` replaced).
+                None => artifacts::modified_since(&ws, started),
+            },
+        })
+        .await
+        .unwrap_or_default();
         Ok(self.record(Recorded {
             id,
             language,

@@ -407,6 +407,69 @@ fn main() {
         "ms",
         "≤ 0.8 ms p50",
     );
+    let empty_p50 = pct(&mut rt, 50.0);
+    // The same with 50,000 files under artifacts/: an execution must not walk them.
+    let r = exec(
+        &client,
+        &base,
+        &sid,
+        "import os\nos.makedirs('artifacts/many', exist_ok=True)\nfor i in range(50000):\n    open(f'artifacts/many/f{i}.txt', 'w').close()",
+    );
+    assert_eq!(r["status"], "ok", "{r}");
+    for _ in 0..20 {
+        exec(&client, &base, &sid, "print(1)");
+    }
+    let mut big = vec![];
+    for _ in 0..n(300) {
+        let t0 = Instant::now();
+        exec(&client, &base, &sid, "print(1)");
+        big.push(ms(t0.elapsed()));
+    }
+    let big_p50 = pct(&mut big, 50.0);
+    row(
+        &format!(
+            "`print(1)` with 50,000 files in artifacts/ ({:.2}× the empty workspace)",
+            big_p50 / empty_p50
+        ),
+        &mut big,
+        "ms",
+        "≤ 1.5× empty",
+    );
+    delete(&client, &base, &sid);
+
+    // SSE: from the POST to the first stdout event on the wire, the code still running.
+    let sid = create(&client, &base);
+    let mut first = vec![];
+    for _ in 0..n(50) {
+        use std::io::BufRead;
+        let t0 = Instant::now();
+        let resp = client
+            .post(format!("{base}/v1/sessions/{sid}/executions"))
+            .header("accept", "text/event-stream")
+            .json(&json!({"code": "print('x', flush=True)\nimport time\ntime.sleep(0.05)"}))
+            .send()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(resp).lines();
+        let mut got = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let event = line.strip_prefix("event:").map(str::trim);
+            if got.is_none() && event == Some("stdout") {
+                got = Some(ms(t0.elapsed()));
+            }
+            if event == Some("result") {
+                break;
+            }
+        }
+        first.push(got.expect("a stdout event"));
+        let _ = lines.next();
+    }
+    row(
+        "SSE: POST → first stdout event (code still running)",
+        &mut first,
+        "ms",
+        "—",
+    );
     delete(&client, &base, &sid);
 
     // The same in the posture Fargate gives (no namespaces, Landlock or cgroups): what users

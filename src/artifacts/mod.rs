@@ -1,6 +1,8 @@
 //! What sandboxed code produced: snapshots of `artifacts/` to tell which files an execution
 //! created or changed, content hashes and media types for listings and downloads.
 
+pub mod watch;
+
 use crate::paths::{self, Entry, RelPath};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -34,6 +36,35 @@ pub fn changed(before: &Snapshot, after: &Snapshot) -> Vec<String> {
         .iter()
         .filter(|(p, meta)| before.get(*p) != Some(meta))
         .map(|(p, _)| p.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+/// What an execution wrote under `artifacts/`, as `artifacts/<path>`, sorted: the tracker's
+/// paths that are (still) the session's regular files, reached without a link.
+pub fn existing(workspace: &Path, written: Vec<String>) -> Vec<String> {
+    written
+        .into_iter()
+        .map(|p| format!("{ARTIFACTS_DIR}/{p}"))
+        .filter(|p| {
+            RelPath::parse(p)
+                .ok()
+                .is_some_and(|rel| paths::open_read(workspace, &rel, None).is_ok())
+        })
+        .collect()
+}
+
+/// The artifacts modified at or after `since` (the fallback when the tracker lost track).
+pub fn modified_since(workspace: &Path, since: std::time::SystemTime) -> Vec<String> {
+    let since_ns = since
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0);
+    let mut v: Vec<String> = list(workspace)
+        .into_iter()
+        .filter(|e| e.mtime_ns >= since_ns)
+        .map(|e| e.path)
         .collect();
     v.sort();
     v
