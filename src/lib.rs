@@ -138,6 +138,14 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         let _ = stop_tx.send(drained);
     });
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<drain::Drained>();
+    // No Nagle: a stream's small writes (an SSE event, a compat heartbeat) go out at once
+    // instead of waiting ~40 ms for the client's delayed ACK.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+    });
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(async move {
             if let Ok(d) = stop_rx.await {
