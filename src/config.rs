@@ -301,6 +301,19 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_INSTANCE_ID")]
     pub instance_id: Option<String>,
 
+    /// `/health` turns 503 when the zygote has not been warm this long since start.
+    #[arg(long, env = "EXECUTOR_ZYGOTE_START_GRACE_S", default_value_t = 60.0)]
+    pub zygote_start_grace_s: f64,
+
+    /// `/health` turns 503 when the zygote has not been warm this long after it was (a restart
+    /// takes ~1-2 s: shorter outages do not flap the target).
+    #[arg(long, env = "EXECUTOR_ZYGOTE_DOWN_GRACE_S", default_value_t = 10.0)]
+    pub zygote_down_grace_s: f64,
+
+    /// `/health` turns 503 when the workspace root has less free space than this.
+    #[arg(long, env = "EXECUTOR_MIN_FREE_MB", default_value_t = 64)]
+    pub min_free_mb: u64,
+
     /// SSE streams send `: keepalive` after this many seconds without an event (proxies close
     /// idle connections: the ALB after 60 s by default).
     #[arg(long, env = "EXECUTOR_HEARTBEAT_S", default_value_t = 15.0)]

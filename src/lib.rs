@@ -12,6 +12,7 @@ pub mod drain;
 pub mod error;
 pub mod executions;
 pub mod exports;
+pub mod health;
 pub mod host;
 pub mod http;
 pub mod os;
@@ -115,6 +116,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         store.clone(),
     );
     let drain = Arc::new(drain::Drain::default());
+    let health = health::Health::start(config.clone(), zygote.clone());
     let state = http::AppState {
         config: config.clone(),
         sessions: sessions.clone(),
@@ -122,6 +124,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         compat: compat.clone(),
         store: store.clone(),
         drain: drain.clone(),
+        health,
         sandbox: Arc::new(sandbox),
         instance_id,
         started,

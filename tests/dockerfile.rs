@@ -121,3 +121,60 @@ fn haproxy_config_is_valid() {
     );
     let _ = Path::new("");
 }
+
+#[test]
+fn the_cloudformation_template_passes_cfn_lint() {
+    let out = Command::new(tools_bin("cfn-lint"))
+        .arg("deploy/cloudformation/dynamic-executor.yaml")
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The ECS task definition says what docs/deploy.md promises, and agrees with the image.
+#[test]
+fn the_ecs_task_definition_has_the_production_settings() {
+    let text = std::fs::read_to_string(repo().join("deploy/ecs/task-definition.json")).unwrap();
+    let td: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let c = &td["containerDefinitions"][0];
+    assert_eq!(c["linuxParameters"]["initProcessEnabled"], true);
+    assert_eq!(c["readonlyRootFilesystem"], true);
+    let stop = c["stopTimeout"].as_u64().unwrap();
+    assert!(stop <= 120, "ECS's maximum");
+    let env: std::collections::HashMap<&str, &str> = c["environment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
+        .collect();
+    let drain: f64 = env["EXECUTOR_DRAIN_TIMEOUT_S"].parse().unwrap();
+    assert!(
+        drain < stop as f64,
+        "the drain must end before ECS's SIGKILL"
+    );
+    assert_eq!(env["EXECUTOR_SANDBOX_REQUIRE"], "uid,seccomp");
+    assert!(env.contains_key("S3_BUCKET_NAME"));
+    // writable volumes where the image writes: the workspaces, /app, /tmp, the local store
+    let mounts: Vec<&str> = c["mountPoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["containerPath"].as_str().unwrap())
+        .collect();
+    for p in ["/var/lib/dynamic-executor/sessions", "/app", "/tmp"] {
+        assert!(mounts.contains(&p), "{p} must be a writable volume");
+    }
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("EXECUTOR_WORKSPACE_ROOT=/var/lib/dynamic-executor/sessions"));
+    assert!(dockerfile.contains("EXECUTOR_COMPAT_WORKSPACE=/app"));
+    // no capability beyond Docker's defaults (no SYS_PTRACE, no SYS_ADMIN)
+    let caps = &c["linuxParameters"]["capabilities"];
+    assert!(caps["add"].as_array().is_none_or(|a| a.is_empty()));
+    assert_eq!(c["healthCheck"]["command"][1], "/usr/local/bin/healthcheck");
+}

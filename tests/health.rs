@@ -4,7 +4,7 @@
 mod common;
 
 use common::Server;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -95,4 +95,93 @@ fn a_dead_zygote_is_restarted_and_sessions_recover() {
     assert_eq!(r["status"], "ok", "{r:#}");
     assert_eq!(r["state_preserved"], false);
     s.create_session();
+}
+
+fn healthcheck_exit(s: &Server) -> i32 {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_dynamic-executor"))
+        .parent()
+        .unwrap()
+        .join("healthcheck");
+    std::process::Command::new(bin)
+        .arg(s.base.trim_start_matches("http://"))
+        .output()
+        .unwrap()
+        .status
+        .code()
+        .unwrap_or(-1)
+}
+
+#[test]
+fn an_instance_that_cannot_run_code_says_so() {
+    // A wrong interpreter: the zygote can never start.
+    let s = Server::spawn(&["--python", "/nonexistent/python3"], &[]);
+    assert!(common::eventually(Duration::from_secs(10), || s
+        .get("/health")
+        .status()
+        == 503));
+    let v = s.get_json("/health");
+    assert_eq!(v["status"], "unhealthy");
+    assert!(
+        v["reason"].as_str().unwrap().contains("failed to start"),
+        "{v}"
+    );
+    assert_eq!(healthcheck_exit(&s), 1);
+}
+
+#[test]
+fn a_brief_zygote_restart_does_not_flap_the_target() {
+    let s = Server::start();
+    assert_eq!(healthcheck_exit(&s), 0);
+    let zpid = s.get_json("/v1/info")["zygote"]["pid"].as_i64().unwrap() as u32;
+    common::signal(zpid, libc::SIGKILL);
+    let until = Instant::now() + Duration::from_secs(4);
+    let mut saw_restart = false;
+    while Instant::now() < until {
+        let r = s.get("/health");
+        assert_eq!(r.status(), 200, "flapped during a restart");
+        saw_restart |= r.json::<Value>().unwrap()["zygote"] != "warm";
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(saw_restart, "the restart was not observed");
+}
+
+#[test]
+fn a_full_or_unwritable_workspace_root_is_unhealthy() {
+    let s = Server::spawn(&["--min-free-mb", "999999999"], &[]);
+    assert!(common::eventually(Duration::from_secs(10), || s
+        .get("/health")
+        .status()
+        == 503));
+    let v = s.get_json("/health");
+    assert!(v["reason"].as_str().unwrap().contains("MiB free"), "{v}");
+    drop(s);
+    if !common::is_root() {
+        return;
+    }
+    let s = Server::start();
+    // Immutable: even root cannot create a file there.
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&s.root)
+            .status()
+            .map(|st| st.success())
+            .unwrap_or(false)
+    };
+    if !chattr("+i") {
+        eprintln!("skipped: chattr does not work on this filesystem");
+        return;
+    }
+    let went = common::eventually(Duration::from_secs(15), || s.get("/health").status() == 503);
+    let v = s.get_json("/health");
+    let back = {
+        chattr("-i");
+        common::eventually(Duration::from_secs(15), || s.get("/health").status() == 200)
+    };
+    assert!(went, "never unhealthy");
+    assert!(
+        v["reason"].as_str().unwrap().contains("cannot be written"),
+        "{v}"
+    );
+    assert!(back, "never healthy again");
 }

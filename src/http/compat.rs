@@ -75,6 +75,12 @@ pub async fn health(State(s): State<AppState>) -> Response {
             json!({"status": "draining", "session_id": s.compat.session_id, "executions_completed": st.executions}),
         );
     }
+    if let Err(reason) = s.health.verdict() {
+        return reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "unhealthy", "reason": reason, "session_id": s.compat.session_id, "executions_completed": st.executions, "zygote": s.zygote.state().label()}),
+        );
+    }
     if st.complete {
         return reply(
             StatusCode::SERVICE_UNAVAILABLE,

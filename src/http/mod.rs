@@ -26,6 +26,7 @@ pub struct AppState {
     pub compat: Arc<crate::compat::Compat>,
     pub store: Arc<crate::store::ObjectStorage>,
     pub drain: Arc<crate::drain::Drain>,
+    pub health: Arc<crate::health::Health>,
     pub sandbox: Arc<crate::capabilities::SandboxReport>,
     pub instance_id: Arc<str>,
     pub started: Instant,

@@ -58,6 +58,12 @@ pub struct Zygote {
     pub restarts: AtomicU64,
     /// Bumped on every zygote start: workers of an older generation died with their zygote.
     pub generation: AtomicU64,
+    /// Starts in a row that ended before the zygote was warm (0 once it is).
+    pub failed_starts: AtomicU64,
+    /// Since when the zygote has not been warm (process start, or when it went away).
+    not_warm_since: Mutex<Option<std::time::Instant>>,
+    /// Whether it was ever warm (start-up gets a longer grace than a restart).
+    pub was_warm: std::sync::atomic::AtomicBool,
 }
 
 impl Zygote {
@@ -69,6 +75,9 @@ impl Zygote {
             conn: Mutex::new(None),
             restarts: AtomicU64::new(0),
             generation: AtomicU64::new(0),
+            failed_starts: AtomicU64::new(0),
+            not_warm_since: Mutex::new(Some(std::time::Instant::now())),
+            was_warm: std::sync::atomic::AtomicBool::new(false),
         });
         tokio::spawn(supervise(z.clone(), config));
         z
@@ -76,6 +85,11 @@ impl Zygote {
 
     pub fn state(&self) -> ZygoteState {
         self.state_tx.borrow().clone()
+    }
+
+    /// How long the zygote has not been warm (None while it is).
+    pub fn not_warm_for(&self) -> Option<Duration> {
+        self.not_warm_since.lock().unwrap().map(|t| t.elapsed())
     }
 
     pub fn is_warm(&self) -> bool {
@@ -146,18 +160,32 @@ impl Zygote {
 }
 
 async fn supervise(z: Arc<Zygote>, config: Arc<Config>) {
-    let mut backoff = Duration::from_millis(100);
+    const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+    let mut backoff = FIRST_BACKOFF;
     loop {
         z.generation.fetch_add(1, Ordering::SeqCst);
         z.state_tx.send_replace(ZygoteState::Starting);
         let why = match process::launch(&config) {
             Ok((child, sock)) => {
                 let why = run_connection(&z, sock).await;
+                if z.is_warm() {
+                    // It was serving: this is a crash, not a failed start.
+                    backoff = FIRST_BACKOFF;
+                } else {
+                    z.failed_starts.fetch_add(1, Ordering::Relaxed);
+                }
+                z.not_warm_since
+                    .lock()
+                    .unwrap()
+                    .get_or_insert_with(std::time::Instant::now);
                 *z.conn.lock().unwrap() = None;
                 process::stop(child).await;
                 why
             }
-            Err(e) => e,
+            Err(e) => {
+                z.failed_starts.fetch_add(1, Ordering::Relaxed);
+                e
+            }
         };
         tracing::error!(reason = %why, "zygote down; restarting");
         z.state_tx.send_replace(ZygoteState::Down(why));
@@ -199,6 +227,9 @@ async fn run_connection(z: &Arc<Zygote>, sock: SeqPacket) -> String {
                 };
                 tracing::info!(python = %info.python, preloaded = ?info.preloaded, missing = ?info.missing, "zygote warm");
                 *z.conn.lock().unwrap() = Some(conn.clone());
+                z.failed_starts.store(0, Ordering::Relaxed);
+                *z.not_warm_since.lock().unwrap() = None;
+                z.was_warm.store(true, Ordering::Relaxed);
                 z.state_tx.send_replace(ZygoteState::Warm(info));
             }
             Event::Spawned { req, pid } => {
