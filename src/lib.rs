@@ -15,6 +15,7 @@ pub mod exports;
 pub mod health;
 pub mod host;
 pub mod http;
+pub mod metrics;
 pub mod os;
 pub mod paths;
 pub mod sandbox_policy;
@@ -52,7 +53,18 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         tokio::task::spawn_blocking(move || {
             let t0 = Instant::now();
             let (report, tree) = cgroups::setup(&cg_config, root);
-            tracing::info!(cgroup = %serde_json::to_string(&report).unwrap_or_default(), took_ms = t0.elapsed().as_millis() as u64, "cgroups");
+            // Flat fields (no JSON inside a string): log pipelines index each one.
+            tracing::info!(
+                cgroup.enabled = report.enabled,
+                cgroup.kill = report.kill.as_deref().unwrap_or(""),
+                cgroup.memory = report.memory.as_deref().unwrap_or(""),
+                cgroup.pids = report.pids.as_deref().unwrap_or(""),
+                cgroup.memory_max_mb = report.memory_max_mb,
+                cgroup.pids_max = report.pids_max,
+                cgroup.problems = %report.problems.join("; "),
+                took_ms = t0.elapsed().as_millis() as u64,
+                "cgroups"
+            );
             (report, tree)
         })
     );
@@ -90,7 +102,23 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     for w in &sandbox.warnings {
         tracing::warn!(warning = %w, "sandbox degraded");
     }
-    tracing::info!(capabilities = %serde_json::to_string(&sandbox.capabilities).unwrap_or_default(), "sandbox probe");
+    let c = &sandbox.capabilities;
+    tracing::info!(
+        kernel = %c.kernel,
+        cap_eff = %c.cap_eff,
+        seccomp_mode = %c.seccomp_mode,
+        can_switch_uid = c.can_switch_uid,
+        seccomp = c.seccomp,
+        landlock_abi = c.landlock_abi,
+        user_namespace = c.user_namespace,
+        net_namespace = c.net_namespace,
+        pid_namespace = c.pid_namespace,
+        mount_namespace = c.mount_namespace,
+        cgroup_v2 = %c.cgroup_v2,
+        close_range = c.close_range,
+        pidfd_open = c.pidfd_open,
+        "sandbox probe"
+    );
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
     let instance_id: Arc<str> = config
@@ -99,14 +127,18 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         .unwrap_or_else(|| format!("{:08x}", rand::random::<u32>()))
         .into();
     tracing::info!(addr = %addr, instance_id = %instance_id, "listening");
-    let store =
-        Arc::new(store::ObjectStorage::from_config(&config).map_err(std::io::Error::other)?);
+    let metrics = Arc::new(metrics::Metrics::new());
+    let store = Arc::new(
+        store::ObjectStorage::from_config(&config, metrics.clone())
+            .map_err(std::io::Error::other)?,
+    );
     tracing::info!(backend = ?store.backend, "object store");
     let zygote = zygote::Zygote::start(config.clone());
     let engine = Arc::new(sessions::Engine {
         config: config.clone(),
         zygote: zygote.clone(),
         host: host.clone(),
+        metrics: metrics.clone(),
     });
     let sessions = sessions::SessionManager::new(engine);
     let compat = compat::Compat::start(
@@ -125,6 +157,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         store: store.clone(),
         drain: drain.clone(),
         health,
+        metrics,
         sandbox: Arc::new(sandbox),
         instance_id,
         started,

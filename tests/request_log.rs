@@ -62,3 +62,27 @@ fn requests_are_logged_under_their_id_and_health_is_not() {
             .is_some()
     );
 }
+
+#[test]
+fn log_lines_are_flat_json() {
+    let s = Server::start();
+    s.run_ok(&s.create_session(), "print(1)");
+    let log = s.log_text();
+    let mut lines = 0;
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("every line is JSON");
+        lines += 1;
+        for (k, val) in v["fields"].as_object().unwrap() {
+            if let Some(text) = val.as_str() {
+                let t = text.trim_start();
+                assert!(
+                    !(t.starts_with('{') || t.starts_with('[')),
+                    "field `{k}` holds encoded JSON: {line}"
+                );
+            }
+        }
+    }
+    assert!(lines >= 4, "{log}");
+    assert!(log.contains("\"cgroup.enabled\""), "{log}");
+    assert!(log.contains("\"seccomp\":"), "{log}");
+}

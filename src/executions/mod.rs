@@ -26,6 +26,22 @@ pub enum Outcome {
     WorkerLost,
 }
 
+impl Outcome {
+    /// The name the API and the metrics use.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Timeout => "timeout",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Oom => "oom",
+            Outcome::OutputLimit => "output_limit",
+            Outcome::DiskQuota => "disk_quota",
+            Outcome::WorkerLost => "worker_lost",
+        }
+    }
+}
+
 /// One event of an execution, in the order the server saw it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -6,10 +6,12 @@
 //! a load balancer polls it every few seconds).
 
 use crate::error::ApiError;
+use crate::metrics::{HttpLabels, Metrics, RouteLabel};
 use axum::extract::MatchedPath;
 use axum::http::{HeaderName, HeaderValue, Request, Response};
 use axum::response::IntoResponse;
 use axum::Router;
+use std::sync::Arc;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
@@ -73,15 +75,53 @@ fn log_response<B>(res: &Response<B>, latency: Duration, span: &Span) {
     );
 }
 
+/// Requests by method, route template and status, and their latency (atomic counters: nothing
+/// here waits).
+async fn count(
+    metrics: Arc<Metrics>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "(no route)".into());
+    let method = req.method().to_string();
+    let t0 = std::time::Instant::now();
+    let res = next.run(req).await;
+    metrics
+        .http_seconds
+        .get_or_create(&RouteLabel {
+            route: route.clone(),
+        })
+        .observe(t0.elapsed().as_secs_f64());
+    metrics
+        .http_requests
+        .get_or_create(&HttpLabels {
+            method,
+            route,
+            status: res.status().as_u16(),
+        })
+        .inc();
+    res
+}
+
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<axum::body::Body> {
     ApiError::Internal("a request handler panicked".into()).into_response()
 }
 
 /// Wraps the routes: request id outermost (so every layer inside sees it), then its echo on
 /// the response, the request log, and the panic catcher closest to the handlers.
-pub fn apply<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+pub fn apply<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    metrics: Arc<Metrics>,
+) -> Router<S> {
     router
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            count(metrics.clone(), req, next)
+        }))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(span_for)
@@ -106,7 +146,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_is_a_json_500_and_the_request_id_is_echoed() {
-        let app = apply(Router::new().route("/boom", get(boom)));
+        let app = apply(
+            Router::new().route("/boom", get(boom)),
+            Arc::new(Metrics::new()),
+        );
         let res = app
             .clone()
             .oneshot(

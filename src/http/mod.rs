@@ -27,6 +27,7 @@ pub struct AppState {
     pub store: Arc<crate::store::ObjectStorage>,
     pub drain: Arc<crate::drain::Drain>,
     pub health: Arc<crate::health::Health>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub sandbox: Arc<crate::capabilities::SandboxReport>,
     pub instance_id: Arc<str>,
     pub started: Instant,
@@ -43,7 +44,8 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(extract::BodyLimit(limit)))
         .layer(DefaultBodyLimit::disable());
-    layers::apply(routes).with_state(state)
+    let metrics = state.metrics.clone();
+    layers::apply(routes, metrics).with_state(state)
 }
 
 async fn not_found(uri: Uri) -> ApiError {

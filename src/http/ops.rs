@@ -10,7 +10,32 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/info", get(info))
+    Router::new()
+        .route("/v1/info", get(info))
+        .route("/metrics", get(metrics))
+}
+
+/// Prometheus text format; the gauges are read from the state that owns them.
+async fn metrics(State(s): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let m = &s.metrics;
+    m.sessions_live.set(s.sessions.count() as i64);
+    m.warm_workers.set(s.sessions.warm_workers() as i64);
+    m.zygote_restarts
+        .set(s.zygote.restarts.load(std::sync::atomic::Ordering::Relaxed));
+    m.zygote_warm.set(i64::from(s.zygote.is_warm()));
+    m.sandbox_degraded
+        .set(i64::from(!s.sandbox.warnings.is_empty()));
+    m.draining.set(i64::from(s.drain.is_draining()));
+    m.healthy.set(i64::from(s.health.verdict().is_ok()));
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.encode(),
+    )
+        .into_response()
 }
 
 async fn info(State(s): State<AppState>) -> Json<Value> {

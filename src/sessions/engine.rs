@@ -13,6 +13,7 @@ pub struct Engine {
     pub config: Arc<Config>,
     pub zygote: Arc<Zygote>,
     pub host: Arc<Host>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Engine {

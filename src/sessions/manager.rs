@@ -154,6 +154,7 @@ impl SessionManager {
         };
         let result = prepared.map(|p| {
             let session = Arc::new(Session::new(id.clone(), p, pinned, self.engine.clone()));
+            self.engine.metrics.sessions_created.inc();
             self.sessions
                 .write()
                 .unwrap()
@@ -171,8 +172,17 @@ impl SessionManager {
             .unwrap()
             .remove(id)
             .ok_or_else(|| SessionError::NotFound(id.to_string()))?;
+        self.closed("deleted");
         self.close(session).await;
         Ok(())
+    }
+
+    fn closed(&self, reason: &'static str) {
+        self.engine
+            .metrics
+            .sessions_closed
+            .get_or_create(&crate::metrics::ClosedLabel { reason })
+            .inc();
     }
 
     async fn close(&self, session: Arc<Session>) {
@@ -230,6 +240,7 @@ impl SessionManager {
             };
             for s in expired {
                 tracing::info!(session = %s.id, "session expired");
+                self.closed("reaped");
                 self.close(s).await;
             }
         }

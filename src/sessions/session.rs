@@ -339,6 +339,7 @@ impl Session {
                 Err(e) => session.record_refusal(&j, e),
             };
             j.finish(executed.result.clone());
+            session.count(&executed.result);
             if let Some((name, body)) = key_name {
                 session.keys.lock().unwrap().insert(
                     name,
@@ -392,6 +393,26 @@ impl Session {
                 Ok(Submitted::Done(result, journal))
             }
         }
+    }
+
+    /// The execution in the metrics: by language and outcome, its wall and CPU time.
+    fn count(&self, r: &ExecutionResult) {
+        use crate::metrics::{ExecLabels, LanguageLabel};
+        let m = &self.engine.metrics;
+        let language = r.language.label();
+        m.executions
+            .get_or_create(&ExecLabels {
+                language,
+                status: r.status.label(),
+            })
+            .inc();
+        let l = LanguageLabel { language };
+        m.execution_seconds
+            .get_or_create(&l)
+            .observe(r.duration_ms as f64 / 1000.0);
+        m.execution_cpu_seconds
+            .get_or_create(&l)
+            .observe(r.cpu_ms as f64 / 1000.0);
     }
 
     /// Asks the running execution `id` to stop (interrupt, then kill, as a timeout does).

@@ -43,12 +43,16 @@ pub struct ObjectStorage {
     pub tries: u32,
     /// Objects moved at once.
     pub concurrency: usize,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl ObjectStorage {
     /// Builds the configured store. Credentials stay in this process: the workers' environment
     /// is built from scratch and never carries them.
-    pub fn from_config(config: &Config) -> StoreResult<ObjectStorage> {
+    pub fn from_config(
+        config: &Config,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> StoreResult<ObjectStorage> {
         let (store, backend, bucket): (Arc<dyn ObjectStore>, _, _) = match &config.s3_bucket {
             Some(bucket) => {
                 keys::check_bucket(bucket)?;
@@ -132,6 +136,7 @@ impl ObjectStorage {
             bucket,
             tries: config.store_tries.max(1),
             concurrency: config.transfer_concurrency.max(1),
+            metrics,
         })
     }
 

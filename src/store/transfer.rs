@@ -59,7 +59,7 @@ impl ObjectStorage {
     /// Every object under `prefix` (a directory-like prefix; all pages), sorted by key.
     pub async fn list(&self, bucket: &str, prefix: &str) -> StoreResult<Vec<Listed>> {
         let loc = self.location(bucket, prefix)?;
-        self.with_tries(prefix, || async {
+        self.with_tries("list", prefix, || async {
             let mut out = Vec::new();
             let mut pages = self.store.list(Some(&loc));
             while let Some(meta) = pages.next().await {
@@ -86,7 +86,7 @@ impl ObjectStorage {
         let loc = self.location(bucket, key)?;
         let size = data.len() as u64;
         let sha256 = hex::encode(Sha256::digest(&data));
-        self.with_tries(key, || async {
+        self.with_tries("put", key, || async {
             let opts = PutOptions {
                 attributes: self.attributes(content_type),
                 ..Default::default()
@@ -97,6 +97,7 @@ impl ObjectStorage {
                 .map_err(|e| fail(key, e))
         })
         .await?;
+        self.count_bytes("up", size);
         Ok(Moved {
             key: key.into(),
             path: String::new(),
@@ -118,48 +119,51 @@ impl ObjectStorage {
         content_type: &str,
     ) -> StoreResult<Moved> {
         let loc = self.location(bucket, key)?;
-        self.with_tries(key, || async {
-            let (ws, r) = (workspace.to_path_buf(), rel.clone());
-            let opened = tokio::task::spawn_blocking(move || paths::open_read(&ws, &r, owner))
-                .await
-                .map_err(|e| fail(key, e))??;
-            let mut file = tokio::fs::File::from_std(opened.file);
-            let mut w = BufWriter::with_capacity(self.store.clone(), loc.clone(), PART_BYTES)
-                .with_max_concurrency(PART_CONCURRENCY)
-                .with_attributes(self.attributes(content_type));
-            let mut hash = Sha256::new();
-            let mut size = 0u64;
-            let mut buf = vec![0u8; CHUNK_BYTES];
-            let copied: Result<(), std::io::Error> = async {
-                loop {
-                    let n = file.read(&mut buf).await?;
-                    if n == 0 {
-                        break;
+        let moved = self
+            .with_tries("put", key, || async {
+                let (ws, r) = (workspace.to_path_buf(), rel.clone());
+                let opened = tokio::task::spawn_blocking(move || paths::open_read(&ws, &r, owner))
+                    .await
+                    .map_err(|e| fail(key, e))??;
+                let mut file = tokio::fs::File::from_std(opened.file);
+                let mut w = BufWriter::with_capacity(self.store.clone(), loc.clone(), PART_BYTES)
+                    .with_max_concurrency(PART_CONCURRENCY)
+                    .with_attributes(self.attributes(content_type));
+                let mut hash = Sha256::new();
+                let mut size = 0u64;
+                let mut buf = vec![0u8; CHUNK_BYTES];
+                let copied: Result<(), std::io::Error> = async {
+                    loop {
+                        let n = file.read(&mut buf).await?;
+                        if n == 0 {
+                            break;
+                        }
+                        hash.update(&buf[..n]);
+                        size += n as u64;
+                        w.write_all(&buf[..n]).await?;
                     }
-                    hash.update(&buf[..n]);
-                    size += n as u64;
-                    w.write_all(&buf[..n]).await?;
+                    Ok(())
                 }
-                Ok(())
-            }
-            .await;
-            if let Err(e) = copied {
-                // Before shutdown: abort the multipart upload (if one started).
-                let _ = w.abort().await;
-                return Err(fail(key, e));
-            }
-            // A failed shutdown leaves nothing to abort through the writer (an unfinished
-            // multipart upload is the bucket's lifecycle rule's to clear).
-            w.shutdown().await.map_err(|e| fail(key, e))?;
-            Ok(Moved {
-                key: key.into(),
-                path: rel.as_string(),
-                size,
-                sha256: hex::encode(hash.finalize()),
-                content_type: content_type.into(),
+                .await;
+                if let Err(e) = copied {
+                    // Before shutdown: abort the multipart upload (if one started).
+                    let _ = w.abort().await;
+                    return Err(fail(key, e));
+                }
+                // A failed shutdown leaves nothing to abort through the writer (an unfinished
+                // multipart upload is the bucket's lifecycle rule's to clear).
+                w.shutdown().await.map_err(|e| fail(key, e))?;
+                Ok(Moved {
+                    key: key.into(),
+                    path: rel.as_string(),
+                    size,
+                    sha256: hex::encode(hash.finalize()),
+                    content_type: content_type.into(),
+                })
             })
-        })
-        .await
+            .await?;
+        self.count_bytes("up", moved.size);
+        Ok(moved)
     }
 
     /// Streams `key` into the workspace file `rel` (created owned by `owner`, replacing what was
@@ -173,62 +177,68 @@ impl ObjectStorage {
         owner: Option<u32>,
     ) -> StoreResult<Moved> {
         let loc = self.location(bucket, key)?;
-        self.with_tries(key, || async {
-            let got = self.store.get(&loc).await.map_err(|e| store_fail(key, e))?;
-            let content_type = got
-                .attributes
-                .get(&Attribute::ContentType)
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| crate::artifacts::mime_for(key).to_string());
-            let mut stream = got.into_stream();
-            let (ws, r) = (workspace.to_path_buf(), rel.clone());
-            let mut file = tokio::task::spawn_blocking(move || NewFile::create(&ws, &r, owner))
-                .await
-                .map_err(|e| fail(key, e))??;
-            let mut hash = Sha256::new();
-            let mut size = 0u64;
-            let mut pending: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
-            loop {
-                let chunk = stream.next().await.transpose().map_err(|e| fail(key, e))?;
-                let end = chunk.is_none();
-                if let Some(c) = chunk {
-                    hash.update(&c);
-                    size += c.len() as u64;
-                    pending.extend_from_slice(&c);
-                }
-                if pending.len() >= CHUNK_BYTES || (end && !pending.is_empty()) {
-                    let data = std::mem::take(&mut pending);
-                    let r = rel.clone();
-                    let (back, written) = tokio::task::spawn_blocking(move || {
-                        use std::io::Write;
-                        let res = file.file.write_all(&data);
-                        (file, res.map(|()| data))
-                    })
+        let moved = self
+            .with_tries("get", key, || async {
+                let got = self.store.get(&loc).await.map_err(|e| store_fail(key, e))?;
+                let content_type = got
+                    .attributes
+                    .get(&Attribute::ContentType)
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| crate::artifacts::mime_for(key).to_string());
+                let mut stream = got.into_stream();
+                let (ws, r) = (workspace.to_path_buf(), rel.clone());
+                let mut file = tokio::task::spawn_blocking(move || NewFile::create(&ws, &r, owner))
                     .await
-                    .map_err(|e| fail(key, e))?;
-                    file = back;
-                    let mut data = written.map_err(|e| {
-                        StoreError::Path(paths::PathError::Io(format!("{}: {e}", r.as_string())))
-                    })?;
-                    data.clear();
-                    pending = data;
+                    .map_err(|e| fail(key, e))??;
+                let mut hash = Sha256::new();
+                let mut size = 0u64;
+                let mut pending: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
+                loop {
+                    let chunk = stream.next().await.transpose().map_err(|e| fail(key, e))?;
+                    let end = chunk.is_none();
+                    if let Some(c) = chunk {
+                        hash.update(&c);
+                        size += c.len() as u64;
+                        pending.extend_from_slice(&c);
+                    }
+                    if pending.len() >= CHUNK_BYTES || (end && !pending.is_empty()) {
+                        let data = std::mem::take(&mut pending);
+                        let r = rel.clone();
+                        let (back, written) = tokio::task::spawn_blocking(move || {
+                            use std::io::Write;
+                            let res = file.file.write_all(&data);
+                            (file, res.map(|()| data))
+                        })
+                        .await
+                        .map_err(|e| fail(key, e))?;
+                        file = back;
+                        let mut data = written.map_err(|e| {
+                            StoreError::Path(paths::PathError::Io(format!(
+                                "{}: {e}",
+                                r.as_string()
+                            )))
+                        })?;
+                        data.clear();
+                        pending = data;
+                    }
+                    if end {
+                        break;
+                    }
                 }
-                if end {
-                    break;
-                }
-            }
-            tokio::task::spawn_blocking(move || file.commit())
-                .await
-                .map_err(|e| fail(key, e))??;
-            Ok(Moved {
-                key: key.into(),
-                path: rel.as_string(),
-                size,
-                sha256: hex::encode(hash.finalize()),
-                content_type,
+                tokio::task::spawn_blocking(move || file.commit())
+                    .await
+                    .map_err(|e| fail(key, e))??;
+                Ok(Moved {
+                    key: key.into(),
+                    path: rel.as_string(),
+                    size,
+                    sha256: hex::encode(hash.finalize()),
+                    content_type,
+                })
             })
-        })
-        .await
+            .await?;
+        self.count_bytes("down", moved.size);
+        Ok(moved)
     }
 
     /// Stores every file of `items` (`concurrency` at a time); the manifest keeps their order.
@@ -270,6 +280,13 @@ impl ObjectStorage {
         Batch::from(results)
     }
 
+    fn count_bytes(&self, direction: &'static str, n: u64) {
+        self.metrics
+            .store_bytes
+            .get_or_create(&crate::metrics::DirectionLabel { direction })
+            .inc_by(n);
+    }
+
     fn attributes(&self, content_type: &str) -> Attributes {
         let mut a = Attributes::new();
         if self.keeps_content_type() {
@@ -280,7 +297,7 @@ impl ObjectStorage {
 
     /// Runs `attempt` up to `tries` times while the store fails (0.25 s, 0.5 s, 1 s … between
     /// tries); a workspace or key error is final at once.
-    async fn with_tries<T, F, Fut>(&self, key: &str, attempt: F) -> StoreResult<T>
+    async fn with_tries<T, F, Fut>(&self, op: &'static str, key: &str, attempt: F) -> StoreResult<T>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = StoreResult<T>>,
@@ -289,11 +306,16 @@ impl ObjectStorage {
         for n in 1.. {
             match attempt().await {
                 Err(e @ StoreError::Transfer { .. }) if n < self.tries => {
+                    self.metrics.store_op(op, "retried");
                     tracing::warn!(key = %key, try_ = n, error = %e, "object store try failed; trying again");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(4));
                 }
-                other => return other,
+                other => {
+                    self.metrics
+                        .store_op(op, if other.is_ok() { "ok" } else { "error" });
+                    return other;
+                }
             }
         }
         unreachable!("the loop returns")

@@ -16,6 +16,16 @@ pub enum Language {
     Shell,
 }
 
+impl Language {
+    /// The name the API and the metrics use.
+    pub fn label(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::Shell => "shell",
+        }
+    }
+}
+
 /// An error in the code, as the worker describes it: `line` is the line in the submitted code,
 /// the traceback starts at the user's code.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

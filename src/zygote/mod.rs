@@ -225,7 +225,13 @@ async fn run_connection(z: &Arc<Zygote>, sock: SeqPacket) -> String {
                     preloaded,
                     missing,
                 };
-                tracing::info!(python = %info.python, preloaded = ?info.preloaded, missing = ?info.missing, "zygote warm");
+                let missing: Vec<&str> = info.missing.iter().map(|m| m.module.as_str()).collect();
+                tracing::info!(
+                    python = %info.python,
+                    preloaded = %info.preloaded.join(","),
+                    missing = %missing.join(","),
+                    "zygote warm"
+                );
                 *z.conn.lock().unwrap() = Some(conn.clone());
                 z.failed_starts.store(0, Ordering::Relaxed);
                 *z.not_warm_since.lock().unwrap() = None;
