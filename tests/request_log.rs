@@ -86,3 +86,60 @@ fn log_lines_are_flat_json() {
     assert!(log.contains("\"cgroup.enabled\""), "{log}");
     assert!(log.contains("\"seccomp\":"), "{log}");
 }
+
+#[test]
+fn a_traceparent_becomes_the_trace_of_the_request_and_of_its_execution() {
+    let s = Server::start();
+    let sid = s.create_session();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let r: Value = s
+        .client
+        .post(s.url(&format!("/v1/sessions/{sid}/executions")))
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .header("x-request-id", "traced-1")
+        .json(&json!({"code": "print('traced')"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(r["trace_id"], trace, "{r}");
+    // the request's line and the execution's lines carry it
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            s.log_text().lines().any(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                v["span"]["name"] == "execution"
+                    && v["span"]["trace_id"] == trace
+                    && v["fields"]["message"] == "execution"
+                    && v["fields"]["status"] == "ok"
+            })
+        }),
+        "{}",
+        s.log_text()
+    );
+    let logged = s.log_text().lines().any(|l| {
+        let v: Value = serde_json::from_str(l).unwrap();
+        v["span"]["request_id"] == "traced-1" && v["span"]["trace_id"] == trace
+    });
+    assert!(logged, "{}", s.log_text());
+    // without (or with a malformed) traceparent: a new trace per request
+    let a = s.exec(&sid, "print(1)");
+    let b: Value = s
+        .client
+        .post(s.url(&format!("/v1/sessions/{sid}/executions")))
+        .header(
+            "traceparent",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        )
+        .json(&json!({"code": "print(2)"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let (ta, tb) = (
+        a["trace_id"].as_str().unwrap(),
+        b["trace_id"].as_str().unwrap(),
+    );
+    assert_eq!((ta.len(), tb.len()), (32, 32));
+    assert!(ta != tb && tb != "00000000000000000000000000000000");
+}

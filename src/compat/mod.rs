@@ -169,7 +169,7 @@ impl Compat {
     /// Runs `code` on its own task, or attaches to an identical one: the run in progress, or
     /// the last result that was never delivered (see docs/compat.md). Returns the run and a
     /// digest of the code (for [`Compat::delivered`]).
-    pub fn execute_once(self: &Arc<Self>, code: String) -> (Run, u64) {
+    pub fn execute_once(self: &Arc<Self>, code: String, trace_id: Option<String>) -> (Run, u64) {
         let digest = digest(&code);
         let mut inflight = self.inflight.lock().unwrap();
         if let Some((d, run)) = &*inflight {
@@ -193,7 +193,7 @@ impl Compat {
         }
         let c = self.clone();
         let task = tokio::spawn(async move {
-            let reply: Replied = c.execute(&code).await.map_err(|e| {
+            let reply: Replied = c.execute(&code, trace_id).await.map_err(|e| {
                 let e = crate::error::ApiError::from(e);
                 (e.status().as_u16(), e.message())
             });
@@ -223,7 +223,11 @@ impl Compat {
     }
 
     /// Runs `code` the reference's way and returns its response body (always for a 200).
-    pub async fn execute(self: &Arc<Self>, code: &str) -> SessionResult<Value> {
+    pub async fn execute(
+        self: &Arc<Self>,
+        code: &str,
+        trace_id: Option<String>,
+    ) -> SessionResult<Value> {
         let session = self.session().await?;
         let trimmed = code.trim();
         let (language, body, timeout) = match trimmed.strip_prefix("BASH:") {
@@ -244,6 +248,7 @@ impl Compat {
             timeout: Duration::from_secs_f64(timeout),
             fresh_namespace: true,
             wait_if_busy: true,
+            trace_id: trace_id.clone(),
         };
         let timestamp = SystemTime::now();
         let container_ip = self.private_ip().await;

@@ -71,4 +71,6 @@ pub struct ExecutionResult {
     pub artifacts: Vec<String>,
     pub state_preserved: bool,
     pub started_at: String,
+    /// The W3C trace id of the request that started it (its `traceparent`'s, or a new one).
+    pub trace_id: Option<String>,
 }

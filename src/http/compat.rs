@@ -140,6 +140,10 @@ fn mismatched(body: &serde_json::Map<String, Value>, ours: &str) -> bool {
 }
 
 async fn execute(State(s): State<AppState>, req: Request) -> Response {
+    let trace = req
+        .extensions()
+        .get::<super::layers::TraceId>()
+        .map(|t| t.0.clone());
     let c = &s.compat;
     if c.status().complete {
         return reply(
@@ -169,7 +173,7 @@ async fn execute(State(s): State<AppState>, req: Request) -> Response {
             "Session ID mismatch - request routed to wrong container",
         );
     }
-    let (run, digest) = s.compat.execute_once(code);
+    let (run, digest) = s.compat.execute_once(code, trace);
     let beat = s.config.compat_heartbeat_s;
     let early = if beat > 0.0 {
         tokio::time::timeout(Duration::from_secs_f64(beat), run.clone())

@@ -33,6 +33,41 @@ impl MakeRequestId for RandomId {
     }
 }
 
+/// The request's W3C trace id: the `traceparent` header's (`00-<32 hex>-<16 hex>-<2 hex>`), or
+/// a new one. Handlers read it from the request's extensions.
+#[derive(Clone, Debug)]
+pub struct TraceId(pub String);
+
+fn trace_id_of(traceparent: Option<&str>) -> String {
+    let parsed = traceparent.and_then(|tp| {
+        let parts: Vec<&str> = tp.trim().split('-').collect();
+        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let ok = parts.len() >= 4
+            && hex(parts[0], 2)
+            && parts[0] != "ff"
+            && hex(parts[1], 32)
+            && parts[1].bytes().any(|b| b != b'0')
+            && hex(parts[2], 16)
+            && hex(parts[3], 2);
+        ok.then(|| parts[1].to_ascii_lowercase())
+    });
+    parsed.unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()))
+}
+
+/// Adds the [`TraceId`] extension (before the span is made, so the span carries it).
+async fn trace(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let tp = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok());
+    let id = trace_id_of(tp);
+    req.extensions_mut().insert(TraceId(id));
+    next.run(req).await
+}
+
 /// The session a path names (`/v1/sessions/{id}/…`), for the log line.
 fn session_of(path: &str) -> &str {
     path.strip_prefix("/v1/sessions/")
@@ -55,11 +90,17 @@ fn span_for<B>(req: &Request<B>) -> Span {
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let trace = req
+        .extensions()
+        .get::<TraceId>()
+        .map(|t| t.0.as_str())
+        .unwrap_or("");
     tracing::info_span!(
         "request",
         method = %req.method(),
         route = %route,
         request_id = %id,
+        trace_id = %trace,
         session = %session_of(path),
     )
 }
@@ -129,6 +170,7 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
                 .on_response(log_response)
                 .on_failure(()),
         )
+        .layer(axum::middleware::from_fn(trace))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomId))
 }

@@ -106,6 +106,8 @@ pub struct ExecSpec {
     /// Wait for a running execution to finish instead of answering 409 (the compat client
     /// re-sends on timeout and must not be refused).
     pub wait_if_busy: bool,
+    /// The W3C trace id of the request that asked for it (logs and the result carry it).
+    pub trace_id: Option<String>,
 }
 
 /// Idempotency keys kept per session (the oldest go first).
@@ -151,6 +153,7 @@ struct Recorded {
     produced: Vec<String>,
     started: SystemTime,
     duration_ms: u64,
+    trace_id: Option<String>,
     /// The worker was not replaced before the run.
     state_preserved: bool,
 }
@@ -331,29 +334,49 @@ impl Session {
         let key_name = key.map(|k| (k.key, k.body));
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (session, j) = (self.clone(), journal.clone());
-        tokio::spawn(async move {
-            let mut slot = slot;
-            let executed = session.execute_locked(&mut slot, spec, &j).await;
-            let executed = match executed {
-                Ok(e) => e,
-                Err(e) => session.record_refusal(&j, e),
-            };
-            j.finish(executed.result.clone());
-            session.count(&executed.result);
-            if let Some((name, body)) = key_name {
-                session.keys.lock().unwrap().insert(
-                    name,
-                    Keyed::Done {
-                        body,
-                        result: executed.result.clone(),
-                    },
+        // The execution's own span: its log lines carry the session, the execution and the
+        // trace of the request that started it (it outlives that request).
+        let span = tracing::info_span!(
+            "execution",
+            session = %self.id,
+            execution = %journal.id,
+            trace_id = %spec.trace_id.as_deref().unwrap_or(""),
+        );
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let mut slot = slot;
+                let executed = session.execute_locked(&mut slot, spec, &j).await;
+                let executed = match executed {
+                    Ok(e) => e,
+                    Err(e) => session.record_refusal(&j, e),
+                };
+                j.finish(executed.result.clone());
+                session.count(&executed.result);
+                let r = &executed.result;
+                tracing::info!(
+                    status = r.status.label(),
+                    language = r.language.label(),
+                    duration_ms = r.duration_ms,
+                    cpu_ms = r.cpu_ms,
+                    artifacts = r.artifacts.len(),
+                    "execution"
                 );
-            }
-            session.set_busy(false);
-            session.touch();
-            session.pause_and_check(slot, session.engine.config.disk_quota());
-            let _ = tx.send(executed);
-        });
+                if let Some((name, body)) = key_name {
+                    session.keys.lock().unwrap().insert(
+                        name,
+                        Keyed::Done {
+                            body,
+                            result: executed.result.clone(),
+                        },
+                    );
+                }
+                session.set_busy(false);
+                session.touch();
+                session.pause_and_check(slot, session.engine.config.disk_quota());
+                let _ = tx.send(executed);
+            },
+            span,
+        ));
         Ok(Submitted::Started { journal, done: rx })
     }
 
@@ -458,7 +481,7 @@ impl Session {
             self.workspace.clone(),
             self.stopper.clone(),
         );
-        tokio::spawn(async move {
+        tokio::spawn(tracing::Instrument::in_current_span(async move {
             let checked = tokio::task::spawn_blocking(move || {
                 let strays = uid
                     .map(|uid| crate::os::procs::others_of_uid(uid, pid))
@@ -480,7 +503,7 @@ impl Session {
             }
             drop(slot);
             checking.store(false, Ordering::SeqCst);
-        });
+        }));
     }
 
     /// A quota walk after an execution is due when the last one is older than ten times what
@@ -534,6 +557,7 @@ impl Session {
             language,
             timeout,
             fresh_namespace,
+            trace_id,
             ..
         } = spec;
         let msg = Request::Exec {
@@ -573,6 +597,7 @@ impl Session {
             started,
             duration_ms,
             state_preserved: !fresh_worker,
+            trace_id,
         }))
     }
 
@@ -598,6 +623,7 @@ impl Session {
             started: SystemTime::now(),
             duration_ms: 0,
             state_preserved: false,
+            trace_id: None,
         })
     }
 
@@ -692,6 +718,7 @@ impl Session {
             artifacts: r.produced,
             state_preserved: r.state_preserved && raw.state_preserved,
             started_at: crate::time::rfc3339(r.started),
+            trace_id: r.trace_id,
         });
         let mut history = self.history.lock().unwrap();
         if history.len() >= HISTORY {

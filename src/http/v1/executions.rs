@@ -95,6 +95,7 @@ pub async fn create(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
     headers: HeaderMap,
+    trace: Option<axum::Extension<crate::http::layers::TraceId>>,
     JsonBody(body): JsonBody<CreateExecution>,
 ) -> ApiResult<Response> {
     if s.drain.is_draining() {
@@ -119,6 +120,7 @@ pub async fn create(
         timeout: Duration::from_secs_f64(timeout),
         fresh_namespace: false,
         wait_if_busy: false,
+        trace_id: trace.map(|t| t.0 .0),
     };
     let submitted = session.submit(spec, key).await?;
     let heartbeat = Duration::from_secs_f64(s.config.heartbeat_s.max(0.1));
