@@ -22,4 +22,11 @@ else
     DYNEXEC_TEST_POSTURE=fargate cargo test --workspace --no-fail-fast --test attacks || status=$?
   fi
 fi
+# The Python client (clients/python) against the real server, with pytest from the tools venv.
+if [ $# -eq 0 ]; then
+  echo "== the Python client's tests"
+  tools=${EXECUTOR_TOOLS_VENV:-$HOME/.cache/dynamic-executor/tools}
+  PYTHONPATH=clients/python/src DYNEXEC_BIN="$CARGO_TARGET_DIR/debug/dynamic-executor" \
+    "$tools/bin/python" -m pytest clients/python/tests -q -p no:cacheprovider || status=$?
+fi
 exit $status

@@ -621,11 +621,18 @@ fn pid_namespace_fork_bomb_and_daemon_die_with_the_timeout() {
     if is_root() {
         let uid = a.s.session_uid(&a.attacker);
         let worker = a.s.worker_pid(&a.attacker);
-        assert!(
-            eventually(Duration::from_secs(5), || processes_of_uid(uid)
-                == vec![worker]),
-            "survivors: {:?}",
+        // Nothing but the worker survives. (Under load the worker itself may miss the
+        // interrupt's grace and go with the rest; the next execution gets a new one.)
+        let survivors = || -> Vec<i32> {
             processes_of_uid(uid)
+                .into_iter()
+                .filter(|p| *p != worker)
+                .collect()
+        };
+        assert!(
+            eventually(Duration::from_secs(5), || survivors().is_empty()),
+            "survivors: {:?}",
+            survivors()
         );
     }
     a.prints("print('alive')", "alive");

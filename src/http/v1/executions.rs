@@ -128,9 +128,15 @@ pub async fn create(
         let journal = match submitted {
             Submitted::Started { journal, .. } | Submitted::Running(journal) => journal,
             Submitted::Done(_, Some(journal)) => journal,
-            Submitted::Done(result, None) => return Ok(result_only_stream(result, heartbeat)),
+            Submitted::Done(result, None) => {
+                let mut r = result_only_stream(result.clone(), heartbeat);
+                set_execution_header(&mut r, &result.id);
+                return Ok(r);
+            }
         };
-        return Ok(stream(journal, None, heartbeat));
+        let mut r = stream(journal.clone(), None, heartbeat);
+        set_execution_header(&mut r, &journal.id);
+        return Ok(r);
     }
     match submitted {
         Submitted::Done(result, _) => Ok(Json(result).into_response()),
@@ -146,6 +152,14 @@ pub async fn create(
         Submitted::Started { journal, .. } | Submitted::Running(journal) => {
             Ok(Json(journal.wait().await).into_response())
         }
+    }
+}
+
+/// `x-execution-id` on a stream: a client that loses the connection resumes from
+/// `.../executions/<id>/events` with `Last-Event-ID`.
+fn set_execution_header(r: &mut Response, id: &str) {
+    if let Ok(v) = axum::http::HeaderValue::from_str(id) {
+        r.headers_mut().insert("x-execution-id", v);
     }
 }
 
