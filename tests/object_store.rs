@@ -344,6 +344,10 @@ fn sigterm_with_the_store_down_exits_non_zero_and_names_what_stayed() {
     s3.stop();
     common::signal(s.pid(), libc::SIGTERM);
     assert_eq!(s.wait_exit(Duration::from_secs(30)), Some(1));
+    // (the log reaches its file through the harness's reader thread: wait for it)
+    common::eventually(Duration::from_secs(10), || {
+        s.log_text().contains("drain incomplete")
+    });
     let log = s.log_text();
     assert!(log.contains("drain incomplete"), "{log}");
     assert!(log.contains("artifacts/charts/매출.png"), "{log}");
@@ -550,6 +554,11 @@ fn a_client_that_gives_up_does_not_stop_the_upload_and_its_retry_attaches_to_it(
     assert_eq!(r.status(), 200);
     let keys = s3.keys(&format!("{PREFIX}/job-retry/"));
     assert_eq!(keys.len(), 302, "300 files, 1 record, the status");
+    common::eventually(Duration::from_secs(10), || {
+        s.log_text().contains("compat session uploaded")
+    });
+    // a second upload would have logged by now (it would have run before the 200)
+    std::thread::sleep(Duration::from_millis(300));
     let log = s.log_text();
     assert_eq!(
         log.matches("compat session uploaded").count(),

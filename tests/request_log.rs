@@ -117,9 +117,12 @@ fn a_traceparent_becomes_the_trace_of_the_request_and_of_its_execution() {
         "{}",
         s.log_text()
     );
-    let logged = s.log_text().lines().any(|l| {
-        let v: Value = serde_json::from_str(l).unwrap();
-        v["span"]["request_id"] == "traced-1" && v["span"]["trace_id"] == trace
+    // (the log reaches its file through the harness's reader thread: wait for it)
+    let logged = eventually(Duration::from_secs(10), || {
+        s.log_text().lines().any(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["span"]["request_id"] == "traced-1" && v["span"]["trace_id"] == trace
+        })
     });
     assert!(logged, "{}", s.log_text());
     // without (or with a malformed) traceparent: a new trace per request

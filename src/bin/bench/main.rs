@@ -240,6 +240,53 @@ fn start_to_healthy(runs: usize) -> Vec<f64> {
     out
 }
 
+/// `print(1)` through the Python client (clients/python) beside raw httpx calls from the same
+/// interpreter: what the client's typed results, idempotency keys and retries cost.
+fn sdk_rows(base: &str, runs: usize) {
+    let tools = std::env::var("EXECUTOR_TOOLS_VENV").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/dynamic-executor/tools",
+            std::env::var("HOME").unwrap()
+        )
+    });
+    let script = format!(
+        "import sys, time, statistics, json\nsys.path.insert(0, {src:?})\nimport httpx, dynamic_executor as dx\n\
+         def p(ts): ts.sort(); return ts[len(ts)//2], ts[min(len(ts)-1, int(len(ts)*0.99))]\n\
+         c = dx.Client({base:?}); s = c.session()\n\
+         for _ in range(20): s.run('print(1)')\n\
+         sdk = []\n\
+         for _ in range({runs}):\n    t0 = time.perf_counter(); s.run('print(1)'); sdk.append((time.perf_counter() - t0) * 1000)\n\
+         h = httpx.Client(); url = {base:?} + '/v1/sessions/' + s.id + '/executions'\n\
+         raw = []\n\
+         for _ in range({runs}):\n    t0 = time.perf_counter(); h.post(url, json={{'code': 'print(1)'}}).json(); raw.append((time.perf_counter() - t0) * 1000)\n\
+         s.delete()\n\
+         print(json.dumps({{'sdk': p(sdk), 'raw': p(raw)}}))",
+        src = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/python/src"),
+    );
+    let out = Command::new(format!("{tools}/bin/python3"))
+        .args(["-c", &script])
+        .output();
+    let Some(v) = out
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
+    else {
+        println!("| `print(1)` through the Python client | (skipped: the tools venv has no httpx; `make bench` installs it) | | | |");
+        return;
+    };
+    let f = |k: &str, i: usize| v[k][i].as_f64().unwrap_or(0.0);
+    println!(
+        "| `print(1)` through the Python client (`s.run`) | {:.2} ms | {:.2} ms | {runs} | — |",
+        f("sdk", 0),
+        f("sdk", 1)
+    );
+    println!(
+        "| `print(1)` as a raw httpx POST, same interpreter (the peer) | {:.2} ms | {:.2} ms | {runs} | — |",
+        f("raw", 0),
+        f("raw", 1)
+    );
+}
+
 /// The first execution of `code` in each of `runs` new sessions, in ms.
 fn first_charts(client: &Client, base: &str, code: &str, runs: usize) -> Vec<f64> {
     let mut out = vec![];
@@ -436,6 +483,8 @@ fn main() {
         "≤ 1.5× empty",
     );
     delete(&client, &base, &sid);
+
+    sdk_rows(&base, n(300));
 
     // SSE: from the POST to the first stdout event on the wire, the code still running.
     let sid = create(&client, &base);
