@@ -13,17 +13,15 @@ use unicode_normalization::UnicodeNormalization;
 const PREFIX: &str = "deep-insight/fargate_sessions";
 
 fn start_s3(s3: &S3, session: &str, extra: &[(&str, &str)]) -> Server {
+    start_s3_with(s3, session, &[], extra)
+}
+
+/// A server on `s3` for the compat session `session`, with extra flags and environment.
+fn start_s3_with(s3: &S3, session: &str, args: &[&str], extra: &[(&str, &str)]) -> Server {
     let env = s3.env();
     let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     all.push(("SESSION_ID", session));
     all.extend_from_slice(extra);
-    Server::start_with(&[], &all)
-}
-
-fn start_s3_with(s3: &S3, session: &str, args: &[&str]) -> Server {
-    let env = s3.env();
-    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    all.push(("SESSION_ID", session));
     Server::start_with(args, &all)
 }
 
@@ -292,6 +290,7 @@ fn sigterm_drains_running_work_and_stores_every_artifact_before_exit() {
         &s3,
         "job-term",
         &["--drain-grace-s", "10", "--drain-timeout-s", "25"],
+        &[],
     );
     execute(&s, JOB);
     // a step still running when SIGTERM arrives: it gets its grace and its file is stored

@@ -249,17 +249,11 @@ impl ObjectStorage {
         owner: Option<u32>,
         items: Vec<Outgoing>,
     ) -> Batch {
-        let results = futures_util::stream::iter(items.into_iter().enumerate())
-            .map(|(i, o)| async move {
-                let r = self
-                    .put_file(bucket, &o.key, workspace, &o.rel, owner, &o.content_type)
-                    .await;
-                (i, r)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect::<Vec<_>>()
-            .await;
-        Batch::from(results)
+        self.each(items, |o| async move {
+            self.put_file(bucket, &o.key, workspace, &o.rel, owner, &o.content_type)
+                .await
+        })
+        .await
     }
 
     /// Fetches every `(key, path)` of `items` into the workspace (`concurrency` at a time).
@@ -270,10 +264,21 @@ impl ObjectStorage {
         owner: Option<u32>,
         items: Vec<(String, RelPath)>,
     ) -> Batch {
+        self.each(items, |(key, rel)| async move {
+            self.get_file(bucket, &key, workspace, &rel, owner).await
+        })
+        .await
+    }
+
+    /// Runs `one` on every item, `concurrency` at a time, and collects the batch in item order.
+    async fn each<T, F, Fut>(&self, items: Vec<T>, one: F) -> Batch
+    where
+        F: Fn(T) -> Fut,
+        Fut: std::future::Future<Output = StoreResult<Moved>>,
+    {
+        let one = &one;
         let results = futures_util::stream::iter(items.into_iter().enumerate())
-            .map(|(i, (key, rel))| async move {
-                (i, self.get_file(bucket, &key, workspace, &rel, owner).await)
-            })
+            .map(|(i, item)| async move { (i, one(item).await) })
             .buffer_unordered(self.concurrency)
             .collect::<Vec<_>>()
             .await;
