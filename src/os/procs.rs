@@ -72,22 +72,28 @@ pub fn of_uid(uid: u32) -> Vec<i32> {
 /// read only for the few that match (to skip zombies). A process that made itself
 /// non-dumpable would show as root; sandboxed code cannot (seccomp denies PR_SET_DUMPABLE).
 pub fn others_of_uid(uid: u32, except: i32) -> Vec<i32> {
-    use std::os::unix::fs::MetadataExt;
     let Ok(dir) = fs::read_dir("/proc") else {
         return vec![];
     };
-    dir.filter_map(|e| {
-        let e = e.ok()?;
-        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-        if pid == except || e.metadata().ok()?.uid() != uid {
-            return None;
-        }
-        let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        parse_status(pid, &text)
-            .filter(|p| p.uid == uid)
-            .map(|p| p.pid)
-    })
-    .collect()
+    let pids = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok());
+    of_uid_among(uid, except, pids)
+}
+
+/// [`others_of_uid`] among the given pids only (a session's cgroup members: a few reads instead
+/// of a stat of every process on the host).
+pub fn of_uid_among(uid: u32, except: i32, pids: impl IntoIterator<Item = i32>) -> Vec<i32> {
+    use std::os::unix::fs::MetadataExt;
+    pids.into_iter()
+        .filter_map(|pid| {
+            if pid == except || fs::metadata(format!("/proc/{pid}")).ok()?.uid() != uid {
+                return None;
+            }
+            let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            parse_status(pid, &text)
+                .filter(|p| p.uid == uid)
+                .map(|p| p.pid)
+        })
+        .collect()
 }
 
 /// `root` and all its live descendants.

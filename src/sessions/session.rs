@@ -482,9 +482,18 @@ impl Session {
             self.stopper.clone(),
         );
         tokio::spawn(tracing::Instrument::in_current_span(async move {
+            let cgroup = stopper.cgroup.clone();
             let checked = tokio::task::spawn_blocking(move || {
+                // Where the session has a pids cgroup, every process it can have is a member
+                // (workers enter it before anything runs, and code cannot leave it): read the
+                // members instead of stat-ing every process on the host.
                 let strays = uid
-                    .map(|uid| crate::os::procs::others_of_uid(uid, pid))
+                    .map(|uid| match &cgroup {
+                        Some(c) if c.limits_memory_and_processes() => {
+                            crate::os::procs::of_uid_among(uid, pid, c.members())
+                        }
+                        _ => crate::os::procs::others_of_uid(uid, pid),
+                    })
                     .unwrap_or_default();
                 let t0 = Instant::now();
                 let over = walk.map(|q| (q.exceeded(&ws, 0), t0.elapsed()));
