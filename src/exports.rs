@@ -65,32 +65,22 @@ pub async fn import(
     to: Option<RelPath>,
     quota: Option<Quota>,
 ) -> StoreResult<Batch> {
-    let base = keys::parse_key(prefix)?.to_string();
-    let listed = store.list(&store.bucket, prefix).await?;
-    let mut needed = 0;
-    let mut items = Vec::new();
-    for obj in listed {
-        let rest = obj.key.strip_prefix(&base).unwrap_or(&obj.key);
-        let rest = rest.trim_start_matches('/');
-        if rest.is_empty() || rest.ends_with('/') {
-            continue;
-        }
-        let rel = RelPath::parse(rest).map_err(|e| {
-            StoreError::BadKey(format!("object `{}` is not a workspace path: {e}", obj.key))
-        })?;
-        needed += obj.size;
-        items.push((
-            obj.key,
-            match &to {
-                Some(d) => d.join(&rel),
-                None => rel,
-            },
-        ));
-    }
-    transfer::ensure_room(quota, &session.workspace, needed).await?;
-    Ok(store
-        .get_files(&store.bucket, &session.workspace, session.uid, items)
-        .await)
+    let fail = |key: &str, e: crate::paths::PathError| {
+        Err(StoreError::BadKey(format!(
+            "object `{key}` is not a workspace path: {e}"
+        )))
+    };
+    store
+        .get_prefix(
+            &store.bucket,
+            prefix,
+            &session.workspace,
+            session.uid,
+            to.as_ref(),
+            quota,
+            fail,
+        )
+        .await
 }
 
 /// The files an export takes (blocking: walks the workspace).

@@ -128,8 +128,12 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         .into();
     tracing::info!(addr = %addr, instance_id = %instance_id, "listening");
     let metrics = Arc::new(metrics::Metrics::new());
+    // Building the store creates the local store's directory: off the runtime's threads.
+    let (c, m) = (config.clone(), metrics.clone());
     let store = Arc::new(
-        store::ObjectStorage::from_config(&config, metrics.clone())
+        tokio::task::spawn_blocking(move || store::ObjectStorage::from_config(&c, m))
+            .await
+            .map_err(std::io::Error::other)?
             .map_err(std::io::Error::other)?,
     );
     tracing::info!(backend = ?store.backend, "object store");

@@ -18,13 +18,7 @@ fn scrape(s: &Server) -> Vec<(String, Value, f64)> {
         .unwrap()
         .starts_with("application/openmetrics-text"));
     let text = r.text().unwrap();
-    let tools = std::env::var("EXECUTOR_TOOLS_VENV").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/dynamic-executor/tools",
-            std::env::var("HOME").unwrap()
-        )
-    });
-    let mut child = Command::new(format!("{tools}/bin/python3"))
+    let mut child = Command::new(common::tools_bin("python3"))
         .args(["-c", "import sys, json\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as parse\nout = [[s.name, s.labels, s.value] for f in parse(sys.stdin.read()) for s in f.samples]\nprint(json.dumps(out))"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

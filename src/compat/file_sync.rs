@@ -4,7 +4,7 @@
 
 use super::Compat;
 use crate::paths::{self, RelPath};
-use crate::store::transfer::{self, Outgoing};
+use crate::store::transfer::Outgoing;
 use crate::store::{keys, StoreError, StoreResult};
 
 pub enum Action {
@@ -54,33 +54,21 @@ impl Compat {
         let ws = &session.workspace;
         match req.action {
             Action::Download => {
-                let base = keys::parse_key(&req.prefix)?.to_string();
-                let listed = store.list(&req.bucket, &req.prefix).await?;
-                let mut items = Vec::new();
-                let mut needed = 0;
-                for obj in listed {
-                    let rest = obj.key.strip_prefix(&base).unwrap_or(&obj.key);
-                    let rest = rest.trim_start_matches('/');
-                    if rest.is_empty() || rest.ends_with('/') {
-                        continue; // a "directory" marker
-                    }
-                    // RelPath normalises to NFC (macOS clients upload NFD names).
-                    let rel = match RelPath::parse(rest) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            tracing::warn!(key = %obj.key, error = %e, "file-sync skips an object whose name is not a workspace path");
-                            continue;
-                        }
-                    };
-                    needed += obj.size;
-                    let target = match &req.dir {
-                        Some(d) => d.join(&rel),
-                        None => rel,
-                    };
-                    items.push((obj.key, target));
-                }
-                transfer::ensure_room(self.config.disk_quota(), ws, needed).await?;
-                let mut batch = store.get_files(&req.bucket, ws, session.uid, items).await;
+                let skip = |key: &str, e: paths::PathError| {
+                    tracing::warn!(key = %key, error = %e, "file-sync skips an object whose name is not a workspace path");
+                    Ok(())
+                };
+                let mut batch = store
+                    .get_prefix(
+                        &req.bucket,
+                        &req.prefix,
+                        ws,
+                        session.uid,
+                        req.dir.as_ref(),
+                        self.config.disk_quota(),
+                        skip,
+                    )
+                    .await?;
                 if !batch.failed.is_empty() {
                     return Err(batch.failed.swap_remove(0));
                 }

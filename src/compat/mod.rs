@@ -170,7 +170,7 @@ impl Compat {
     /// the last result that was never delivered (see docs/compat.md). Returns the run and a
     /// digest of the code (for [`Compat::delivered`]).
     pub fn execute_once(self: &Arc<Self>, code: String, trace_id: Option<String>) -> (Run, u64) {
-        let digest = digest(&code);
+        let digest = crate::executions::digest64(code.as_bytes());
         let mut inflight = self.inflight.lock().unwrap();
         if let Some((d, run)) = &*inflight {
             if *d == digest {
@@ -460,15 +460,6 @@ impl Compat {
         }
         self.shutdown.notify_one();
     }
-}
-
-/// Which code an `/execute` carries (identical code, identical digest).
-fn digest(code: &str) -> u64 {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(code.as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&d[..8]);
-    u64::from_le_bytes(first)
 }
 
 /// How Python prints a number of seconds in an f-string: `30`, `2.5`.

@@ -11,6 +11,16 @@ pub use run::{over_quota, quota_error, run, RawRun, RunLimits};
 
 use serde::{Deserialize, Serialize};
 
+/// A 64-bit digest (SHA-256's first bytes) that tells two execution requests apart: an
+/// `Idempotency-Key`'s body, a compat re-send's code.
+pub fn digest64(bytes: &[u8]) -> u64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(bytes);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    u64::from_le_bytes(first)
+}
+
 /// How an execution ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

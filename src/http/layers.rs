@@ -68,6 +68,14 @@ async fn trace(
     next.run(req).await
 }
 
+/// The matched route template (`/v1/sessions/{id}`), never the path itself.
+fn route_of<B>(req: &Request<B>) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "(no route)".into())
+}
+
 /// The session a path names (`/v1/sessions/{id}/…`), for the log line.
 fn session_of(path: &str) -> &str {
     path.strip_prefix("/v1/sessions/")
@@ -80,11 +88,7 @@ fn span_for<B>(req: &Request<B>) -> Span {
     if path == "/health" {
         return Span::none();
     }
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "(no route)".into());
+    let route = route_of(req);
     let id = req
         .headers()
         .get(REQUEST_ID)
@@ -123,11 +127,7 @@ async fn count(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "(no route)".into());
+    let route = route_of(&req);
     let method = req.method().to_string();
     let t0 = std::time::Instant::now();
     let res = next.run(req).await;

@@ -270,6 +270,44 @@ impl ObjectStorage {
         .await
     }
 
+    /// Fetches every object under `prefix` into `to` (the workspace root when `None`) as
+    /// `<to>/<key minus prefix>` (NFC-normalised; directory markers skipped), within `quota`.
+    /// A key that is not a workspace path goes to `bad`: `Ok` skips it, `Err` fails the whole.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn get_prefix(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        workspace: &Path,
+        owner: Option<u32>,
+        to: Option<&RelPath>,
+        quota: Option<paths::Quota>,
+        bad: impl Fn(&str, paths::PathError) -> StoreResult<()>,
+    ) -> StoreResult<Batch> {
+        let base = super::keys::parse_key(prefix)?.to_string();
+        let mut items = Vec::new();
+        let mut needed = 0;
+        for obj in self.list(bucket, prefix).await? {
+            let rest = obj.key.strip_prefix(&base).unwrap_or(&obj.key);
+            let rest = rest.trim_start_matches('/');
+            if rest.is_empty() || rest.ends_with('/') {
+                continue; // a "directory" marker
+            }
+            // RelPath normalises to NFC (macOS clients upload NFD names).
+            let rel = match RelPath::parse(rest) {
+                Ok(r) => r,
+                Err(e) => {
+                    bad(&obj.key, e)?;
+                    continue;
+                }
+            };
+            needed += obj.size;
+            items.push((obj.key, to.map_or(rel.clone(), |d| d.join(&rel))));
+        }
+        ensure_room(quota, workspace, needed).await?;
+        Ok(self.get_files(bucket, workspace, owner, items).await)
+    }
+
     /// Runs `one` on every item, `concurrency` at a time, and collects the batch in item order.
     async fn each<T, F, Fut>(&self, items: Vec<T>, one: F) -> Batch
     where

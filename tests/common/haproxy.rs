@@ -20,11 +20,7 @@ impl Drop for Haproxy {
 impl Haproxy {
     /// Balances over `servers` (`http://host:port`), named by their index, with a sticky cookie.
     pub fn start(servers: &[&str], timeout_server_s: u32) -> Haproxy {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::free_port();
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("haproxy.cfg");
         let backends: String = servers

@@ -494,6 +494,26 @@ pub fn processes_of_uid(uid: u32) -> Vec<i32> {
     out
 }
 
+/// A program of the test tools' venv (installed by the test command).
+pub fn tools_bin(name: &str) -> PathBuf {
+    let tools = std::env::var("EXECUTOR_TOOLS_VENV").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/dynamic-executor/tools",
+            std::env::var("HOME").unwrap()
+        )
+    });
+    PathBuf::from(tools).join("bin").join(name)
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }

@@ -1,8 +1,8 @@
 //! A real S3-compatible server on loopback for the object-store tests: moto's server mode
 //! (`moto[server]` from PyPI, installed into the test tools' venv by the test command).
 
+use super::{free_port, tools_bin};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,25 +12,6 @@ pub struct S3 {
     child: Option<Child>,
     pub port: u16,
     pub endpoint: String,
-}
-
-fn tools_bin(name: &str) -> PathBuf {
-    let tools = std::env::var("EXECUTOR_TOOLS_VENV").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/dynamic-executor/tools",
-            std::env::var("HOME").unwrap()
-        )
-    });
-    PathBuf::from(tools).join("bin").join(name)
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The object as a raw S3 response (moto accepts unsigned requests).

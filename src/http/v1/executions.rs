@@ -80,14 +80,10 @@ fn idempotency_key(
         .ok_or_else(|| {
             ApiError::BadRequest("Idempotency-Key must be 1-255 visible ASCII characters".into())
         })?;
-    use sha2::Digest;
     let canonical = serde_json::to_vec(body).unwrap_or_default();
-    let digest = sha2::Sha256::digest(&canonical);
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
     Ok(Some(IdempotencyKey {
         key: key.to_string(),
-        body: u64::from_le_bytes(first),
+        body: crate::executions::digest64(&canonical),
     }))
 }
 
