@@ -9,6 +9,18 @@ SETUP_TEST_TOOLS=1 scripts/setup-python.sh
 # The worker loads the sandbox cdylib from beside the binary: build every workspace member.
 cargo build --workspace --bins --lib
 status=0
+# The deployable image, when a Docker engine answers (.ci/run starts one, so CI always has it):
+# `make image`, then tests/container.rs and tests/compose.rs run against it.
+if [ $# -eq 0 ] && $DOCKER info >/dev/null 2>&1; then
+  echo "== the image (make image)"
+  if scripts/image.sh; then
+    export DYNEXEC_IMAGE=dynamic-executor:latest
+  else
+    status=1
+  fi
+else
+  echo "== no Docker engine answers: the container tests will say SKIPPED"
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@" || status=$?
   if [ "$(id -u)" = 0 ] && [ $# -eq 0 ]; then

@@ -35,16 +35,17 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     // Our /proc files become root-owned: sandboxed code can't read our environ even if it
     // ever shared our uid.
     let _ = nix::sys::prctl::set_dumpable(false);
-    let config = Arc::new(config);
-    let dirs = config.clone();
-    tokio::task::spawn_blocking(move || {
-        sessions::workspace::init_root(&dirs.workspace_root)?;
-        std::fs::create_dir_all(&dirs.mpl_cache_dir)?;
-        clear_previous_run(&dirs);
-        Ok::<_, std::io::Error>(())
+    let mut config = config;
+    let config = tokio::task::spawn_blocking(move || {
+        sessions::workspace::init_root(&config.workspace_root)?;
+        config.mpl_cache_dir =
+            os::mpl_cache::writable(&config.mpl_cache_dir, &std::env::temp_dir())?;
+        clear_previous_run(&config);
+        Ok::<_, std::io::Error>(config)
     })
     .await
     .map_err(std::io::Error::other)??;
+    let config = Arc::new(config);
     // Independent, and both on the way to the first /health: side by side.
     let root = nix::unistd::geteuid().is_root();
     let cg_config = config.clone();

@@ -76,6 +76,11 @@ impl Lock {
                     done.push(format!("{} {:o} -> {:o}", real.display(), mode, locked));
                     lock.restore.push((real, mode));
                 }
+                // On a read-only file system (a container's read-only root) nobody can write
+                // there: it is no meeting place, nothing to lock.
+                Err(e) if e.raw_os_error() == Some(libc::EROFS) => {
+                    done.push(format!("{} read-only", real.display()));
+                }
                 Err(e) => {
                     tracing::warn!(path = %real.display(), error = %e, "could not lock a shared path")
                 }

@@ -2,12 +2,15 @@
 //! workspace root and its own slice of the uid pool, and talks real HTTP to it.
 #![allow(dead_code)]
 
+pub mod api;
+pub mod container;
 pub mod data;
 pub mod haproxy;
 pub mod s3;
 
-use reqwest::blocking::{Client, Response};
-use serde_json::{json, Value};
+pub use api::Api;
+use reqwest::blocking::Client;
+use serde_json::Value;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
@@ -19,7 +22,8 @@ use std::time::{Duration, Instant};
 
 pub struct Server {
     child: Child,
-    pub base: String,
+    /// HTTP to this server (`Server` derefs to it: `s.exec(…)`, `s.base`).
+    pub api: Api,
     pub root: PathBuf,
     /// The embedded local object store's directory (`<store>/<bucket>/<key>`).
     pub store: PathBuf,
@@ -27,7 +31,13 @@ pub struct Server {
     _uid_slot: File,
     pub uid_base: u32,
     pub log: PathBuf,
-    pub client: Client,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 const UID_SLOT_SIZE: u32 = 64;
@@ -319,14 +329,16 @@ impl Server {
             .unwrap();
         Server {
             child,
-            base: format!("http://{addr}"),
+            api: Api {
+                base: format!("http://{addr}"),
+                client,
+            },
             root,
             store,
             _tmp: tmp,
             _uid_slot: slot,
             uid_base,
             log,
-            client,
         }
     }
 
@@ -351,10 +363,6 @@ impl Server {
         self.child.id()
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
     pub fn wait_warm(&self) {
         let deadline = Instant::now() + Duration::from_secs(90);
         while Instant::now() < deadline {
@@ -372,86 +380,6 @@ impl Server {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    pub fn get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().unwrap()
-    }
-
-    pub fn get_json(&self, path: &str) -> Value {
-        self.get(path).json().unwrap()
-    }
-
-    pub fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).json(body).send().unwrap()
-    }
-
-    pub fn create_session(&self) -> String {
-        let r = self.post_json("/v1/sessions", &json!({}));
-        assert_eq!(
-            r.status(),
-            201,
-            "create session: {}",
-            r.text().unwrap_or_default()
-        );
-        r.json::<Value>().unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    /// Runs Python code and returns the result JSON (asserting HTTP 200).
-    pub fn exec(&self, sid: &str, code: &str) -> Value {
-        self.exec_with(sid, &json!({ "code": code }))
-    }
-
-    pub fn exec_with(&self, sid: &str, body: &Value) -> Value {
-        let r = self.post_json(&format!("/v1/sessions/{sid}/executions"), body);
-        let status = r.status();
-        let text = r.text().unwrap();
-        assert_eq!(status, 200, "execution failed at the HTTP level: {text}");
-        serde_json::from_str(&text).unwrap()
-    }
-
-    /// Runs code that must succeed and returns its stdout.
-    pub fn run_ok(&self, sid: &str, code: &str) -> String {
-        let r = self.exec(sid, code);
-        assert_eq!(r["status"], "ok", "code failed: {r:#}");
-        r["stdout"].as_str().unwrap().to_string()
-    }
-
-    pub fn put_file(&self, sid: &str, path: &str, body: Vec<u8>) -> Response {
-        self.client
-            .put(self.url(&format!("/v1/sessions/{sid}/files/{path}")))
-            .body(body)
-            .send()
-            .unwrap()
-    }
-
-    /// Deletes a session, asserting 204.
-    pub fn delete_session(&self, sid: &str) {
-        let r = self
-            .client
-            .delete(self.url(&format!("/v1/sessions/{sid}")))
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 204, "delete session {sid}");
-    }
-
-    pub fn session_info(&self, sid: &str) -> Value {
-        self.get_json(&format!("/v1/sessions/{sid}"))
-    }
-
-    pub fn session_uid(&self, sid: &str) -> u32 {
-        self.session_info(sid)["sandbox"]["uid"]
-            .as_u64()
-            .expect("session has a uid") as u32
-    }
-
-    pub fn worker_pid(&self, sid: &str) -> i32 {
-        self.session_info(sid)["sandbox"]["worker_pid"]
-            .as_i64()
-            .unwrap() as i32
     }
 }
 
