@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs (both install what they need), plus the benchmark.
-.PHONY: run test bench lint
+.PHONY: run test bench lint image image-stack
 
 run:
 	scripts/run.sh
@@ -13,3 +13,9 @@ bench:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+image:
+	scripts/image.sh
+
+image-stack:
+	scripts/image.sh stack

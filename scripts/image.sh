@@ -8,7 +8,8 @@
 #     `prebuilt` stage copies them in (BINARIES=prebuilt).
 # pip inside the build reaches PyPI with the host's CA bundle (a TLS-intercepting proxy may sit in
 # between) passed as a BuildKit secret: it is never part of a layer. Starts an engine when none
-# answers (scripts/docker-engine.sh) and leaves it running.
+# answers (scripts/docker-engine.sh) and leaves it running. `scripts/image.sh stack` (make
+# image-stack) also builds the compose stack's balancer and S3 stand-in on the same base.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -75,9 +76,21 @@ fi
 secret=()
 ca=${BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 [ -s "$ca" ] && secret=(--secret "id=ca_bundle,src=$ca")
-echo "image: building $image (binaries: $binaries)" >&2
-DOCKER_BUILDKIT=1 $DOCKER build --network host --progress plain \
-  --build-arg "BINARIES=$binaries" "${secret[@]}" -t "$image" . >.image/build.log 2>&1 || {
-  tail -40 .image/build.log >&2; exit 1; }
-size=$($DOCKER image inspect -f '{{.Size}}' "$image")
-echo "image: $image built, $((size / 1000000)) MB"
+
+# build TAG CONTEXT [docker build options…]
+build() {
+  local tag=$1 context=$2 log
+  shift 2
+  log=.image/build-${tag//[:\/]/-}.log
+  echo "image: building $tag" >&2
+  DOCKER_BUILDKIT=1 $DOCKER build --network host --progress plain "${secret[@]}" "$@" \
+    -t "$tag" "$context" >"$log" 2>&1 || { tail -40 "$log" >&2; exit 1; }
+  echo "image: $tag built, $(($($DOCKER image inspect -f '{{.Size}}' "$tag") / 1000000)) MB"
+}
+
+build "$image" . --build-arg "BINARIES=$binaries"
+# `scripts/image.sh stack`: the compose stack's balancer and S3 stand-in too.
+if [ "${1:-}" = stack ]; then
+  build dynamic-executor-lb:latest deploy/lb
+  build dynamic-executor-s3:latest deploy/s3
+fi

@@ -12,8 +12,12 @@ status=0
 # The deployable image, when a Docker engine answers (.ci/run starts one, so CI always has it):
 # `make image`, then tests/container.rs and tests/compose.rs run against it.
 if [ $# -eq 0 ] && $DOCKER info >/dev/null 2>&1; then
-  echo "== the image (make image)"
-  if scripts/image.sh; then
+  echo "== the images (make image-stack)"
+  if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  fi
+  if scripts/image.sh stack; then
     export DYNEXEC_IMAGE=dynamic-executor:latest
   else
     status=1

@@ -27,7 +27,13 @@ fn tools_bin(name: &str) -> PathBuf {
 #[test]
 fn dockerfile_passes_hadolint() {
     let out = Command::new(tools_bin("hadolint"))
-        .args(["--config", ".hadolint.yaml", "Dockerfile"])
+        .args([
+            "--config",
+            ".hadolint.yaml",
+            "Dockerfile",
+            "deploy/lb/Dockerfile",
+            "deploy/s3/Dockerfile",
+        ])
         .current_dir(repo())
         .output()
         .unwrap();
@@ -101,21 +107,29 @@ print(json.dumps(doc))
     for s in ["executor-a", "executor-b"] {
         assert_eq!(services[s]["build"], ".");
         assert_eq!(services[s]["init"], true);
+        // as on Fargate: a read-only root, ECS's 30 s stopTimeout
+        assert_eq!(services[s]["read_only"], true);
+        assert_eq!(services[s]["stop_grace_period"], "30s");
     }
-    let vols = services["lb"]["volumes"].as_array().unwrap();
-    let cfg = vols[0].as_str().unwrap().split(':').next().unwrap();
-    assert!(repo().join(cfg).exists());
+    for (s, dir) in [("lb", "deploy/lb"), ("s3", "deploy/s3")] {
+        assert_eq!(services[s]["build"], dir);
+        assert!(repo().join(dir).join("Dockerfile").exists());
+    }
 }
 
 #[test]
 fn haproxy_config_is_valid() {
-    let cfg = repo().join("deploy/haproxy.cfg");
+    let cfg = repo().join("deploy/lb/haproxy.cfg");
     let text = std::fs::read_to_string(&cfg).unwrap();
     assert!(text.contains("cookie EXECUTOR insert"));
+    // the addresses the compose file gives it
     let out = Command::new("haproxy")
         .arg("-c")
         .arg("-f")
         .arg(&cfg)
+        .env("LB_BIND", "127.0.0.1:8080")
+        .env("EXECUTOR_A", "executor-a:8080")
+        .env("EXECUTOR_B", "executor-b:8080")
         .output()
         .expect("haproxy (installed by scripts/test.sh)");
     assert!(

@@ -34,6 +34,16 @@ impl S3 {
         s
     }
 
+    /// A server this test did not start (the compose stack's), on a loopback port, with
+    /// [`BUCKET`] already made.
+    pub fn attach(port: u16) -> S3 {
+        S3 {
+            child: None,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
     /// Starts it again on the same port (after [`S3::stop`]); moto keeps nothing across.
     pub fn restart(&mut self) {
         let bin = tools_bin("moto_server");
