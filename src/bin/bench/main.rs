@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod container;
 mod transfers;
 
 struct Server {
@@ -383,6 +384,10 @@ fn main() {
     println!("machine: {}", machine());
     if std::env::args().any(|a| a == "--transfers") {
         transfers::run(quick);
+        return;
+    }
+    if std::env::args().any(|a| a == "--container") {
+        container::run(quick);
         return;
     }
     println!();
