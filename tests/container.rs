@@ -60,6 +60,17 @@ fn the_image_serves_an_analysis_under_fargate_confinement() {
     assert_eq!(png.status(), 200);
     assert!(png.bytes().unwrap().starts_with(b"\x89PNG"));
 
+    // The real seed (third-party data, only beside the project's own clone).
+    if let Some(real) = data::real_fresh_food() {
+        let sid = c.create_session();
+        assert_eq!(c.put_file(&sid, "data/seed.csv", real).status(), 201);
+        let out = c.run_ok(
+            &sid,
+            "import pandas as pd\nprint(int(pd.read_csv('data/seed.csv')['금액'].sum()))",
+        );
+        assert_eq!(out.trim(), data::REAL_TOTAL.to_string());
+    }
+
     // The compat API writes in /app (a volume): works on the read-only root.
     let r = c.post_json(
         "/execute",
@@ -280,4 +291,74 @@ fn attack_families_inside_the_container() {
         |r| failed_with(r, &["PermissionError"]),
     );
     a.attack("a UDP socket", code("import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 53))"), |r| failed_with(r, &["PermissionError"]));
+}
+
+#[test]
+fn the_ecs_task_definitions_container_settings_run() {
+    let Some(image) = image() else { return };
+    // deploy/ecs/task-definition.json's read-only root, volumes, init, dropped capabilities and
+    // environment, applied to `docker run` (its S3 bucket aside: there is no AWS here).
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/ecs/task-definition.json"
+    );
+    let def: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let c = &def["containerDefinitions"][0];
+    assert_eq!(c["readonlyRootFilesystem"], true);
+    assert_eq!(c["linuxParameters"]["initProcessEnabled"], true);
+    let mounts: Vec<(String, String)> = c["mountPoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let (v, at) = (&m["sourceVolume"], &m["containerPath"]);
+            (
+                v.as_str().unwrap().to_string(),
+                at.as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mounts: Vec<(&str, &str)> = mounts
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let mut opts = vec![];
+    for cap in strs(&c["linuxParameters"]["capabilities"]["drop"]) {
+        opts.extend(["--cap-drop", cap]);
+    }
+    let env: Vec<(String, String)> = c["environment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .filter(|(k, _)| k != "S3_BUCKET_NAME")
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let ct = Container::start_mounted(&image, &mounts, &opts, &env, &[]);
+    ct.wait_ready();
+    let sid = ct.create_session();
+    let r = ct.exec(
+        &sid,
+        "import matplotlib.pyplot as plt\nplt.bar(['가', '나'], [1, 2])\nplt.savefig('artifacts/c.png')\nprint('ok')",
+    );
+    assert_eq!(r["stdout"], "ok\n", "{r:#}");
+    let v: Value = ct
+        .post_json("/execute", &json!({"code": "print(2 + 2)"}))
+        .json()
+        .unwrap();
+    assert_eq!(v["stdout"], "4\n", "{v:#}");
+    // a drain with the definition's settings stores the session in the (local) store
+    assert!(docker_out(&["stop", "-t", "30", &ct.name]).status.success());
+    assert_eq!(ct.inspect("{{.State.ExitCode}}"), "0", "{}", ct.logs());
+    let stored = ct
+        .dirs
+        .path()
+        .join("store/local/dynamic-executor/drained")
+        .join(&sid);
+    assert!(stored.join("artifacts/c.png").is_file(), "{}", ct.logs());
 }

@@ -61,24 +61,44 @@ impl std::ops::Deref for Container {
     }
 }
 
+/// The writable places a read-only root needs (host directory under `dirs`, container path);
+/// `/tmp` is a tmpfs unless a mount names it.
+pub const MOUNTS: [(&str, &str); 2] = [("state", "/var/lib/dynamic-executor"), ("app", "/app")];
+
 impl Container {
     /// Starts the image with extra `docker run` options, environment and server flags; returns
     /// at once (see `wait_ready`).
     pub fn start(image: &str, opts: &[&str], env: &[(&str, &str)], args: &[&str]) -> Container {
+        Container::start_mounted(image, &MOUNTS, opts, env, args)
+    }
+
+    /// As `start`, with these volumes (each a fresh host directory) instead of [`MOUNTS`].
+    pub fn start_mounted(
+        image: &str,
+        mounts: &[(&str, &str)],
+        opts: &[&str],
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Container {
+        use std::os::unix::fs::PermissionsExt;
         let port = free_port();
         let name = format!("dynexec-test-{}-{port}", std::process::id());
         let dirs = tempfile::tempdir().unwrap();
-        for d in ["state", "app"] {
-            std::fs::create_dir(dirs.path().join(d)).unwrap();
-        }
-        let vol = |d: &str, at: &str| format!("{}:{at}", dirs.path().join(d).display());
         let mut cmd = docker();
         cmd.args(["run", "-d", "--name", &name, "--init", "--read-only"])
-            .args(["--network", "host"])
-            .args(["--tmpfs", "/tmp:rw,mode=1777,size=256m"])
-            .args(["-v", &vol("state", "/var/lib/dynamic-executor")])
-            .args(["-v", &vol("app", "/app")])
-            .args(["-e", &format!("EXECUTOR_BIND=127.0.0.1:{port}")])
+            .args(["--network", "host"]);
+        for (dir, at) in mounts {
+            let host = dirs.path().join(dir);
+            std::fs::create_dir(&host).unwrap();
+            // a volume for /tmp starts world-writable and sticky, as a fresh ECS volume
+            let mode = if *at == "/tmp" { 0o1777 } else { 0o755 };
+            std::fs::set_permissions(&host, std::fs::Permissions::from_mode(mode)).unwrap();
+            cmd.args(["-v", &format!("{}:{at}", host.display())]);
+        }
+        if !mounts.iter().any(|(_, at)| *at == "/tmp") {
+            cmd.args(["--tmpfs", "/tmp:rw,mode=1777,size=256m"]);
+        }
+        cmd.args(["-e", &format!("EXECUTOR_BIND=127.0.0.1:{port}")])
             .args(["--label", "dynamic-executor-test=1"])
             .args(opts);
         for (k, v) in env {
