@@ -319,6 +319,11 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_HEARTBEAT_S", default_value_t = 15.0)]
     pub heartbeat_s: f64,
 
+    /// Host names `/mcp` accepts (comma-separated; DNS-rebinding protection). Empty: any, as
+    /// for the REST API (behind a load balancer the Host is the balancer's name).
+    #[arg(long, env = "EXECUTOR_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub mcp_allowed_hosts: Vec<String>,
+
     /// A compat `/execute` that has not answered after this many seconds commits its 200 and
     /// sends a space every this many seconds until the JSON (0 = never).
     #[arg(long, env = "EXECUTOR_COMPAT_HEARTBEAT_S", default_value_t = 15.0)]
@@ -407,6 +412,21 @@ impl Config {
         let mut v = vec![self.workspace_root.clone()];
         v.extend(self.compat_workspace.clone());
         v
+    }
+
+    /// The timeout an execution request asks for (`timeout_s`), or the default; an error
+    /// message when it is outside (0, `max_exec_timeout_s`].
+    pub fn exec_timeout(&self, requested: Option<f64>) -> Result<std::time::Duration, String> {
+        match requested {
+            None => Ok(std::time::Duration::from_secs_f64(self.exec_timeout_s)),
+            Some(t) if t.is_finite() && t > 0.0 && t <= self.max_exec_timeout_s => {
+                Ok(std::time::Duration::from_secs_f64(t))
+            }
+            Some(t) => Err(format!(
+                "timeout_s must be greater than 0 and at most {} (got {t})",
+                self.max_exec_timeout_s
+            )),
+        }
     }
 
     /// The workspace quota, or none when `EXECUTOR_DISK_QUOTA_MB` is 0.

@@ -4,8 +4,10 @@ mod compat;
 mod download;
 mod extract;
 mod layers;
+mod mcp;
 mod ops;
 mod v1;
+mod workspace;
 mod zip_stream;
 
 use crate::config::Config;
@@ -40,6 +42,15 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::routes())
         .merge(compat::routes())
         .merge(v1::routes())
+        .nest_service("/mcp", {
+            let cookie = state.config.sticky_cookie.clone();
+            tower::ServiceBuilder::new()
+                .map_response(move |mut r: axum::http::Response<_>| {
+                    mcp::stick(&cookie, &mut r);
+                    r
+                })
+                .service(mcp::service(state.clone()))
+        })
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(extract::BodyLimit(limit)))

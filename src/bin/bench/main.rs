@@ -241,8 +241,9 @@ fn start_to_healthy(runs: usize) -> Vec<f64> {
     out
 }
 
-/// `print(1)` through the Python client (clients/python) beside raw httpx calls from the same
-/// interpreter: what the client's typed results, idempotency keys and retries cost.
+/// `print(1)` through the Python client (clients/python) and over MCP beside raw httpx calls
+/// from the same interpreter: what the client's typed results, idempotency keys and retries
+/// cost, and what MCP's JSON-RPC over Streamable HTTP costs.
 fn sdk_rows(base: &str, runs: usize) {
     let tools = std::env::var("EXECUTOR_TOOLS_VENV").unwrap_or_else(|_| {
         format!(
@@ -250,22 +251,10 @@ fn sdk_rows(base: &str, runs: usize) {
             std::env::var("HOME").unwrap()
         )
     });
-    let script = format!(
-        "import sys, time, statistics, json\nsys.path.insert(0, {src:?})\nimport httpx, dynamic_executor as dx\n\
-         def p(ts): ts.sort(); return ts[len(ts)//2], ts[min(len(ts)-1, int(len(ts)*0.99))]\n\
-         c = dx.Client({base:?}); s = c.session()\n\
-         for _ in range(20): s.run('print(1)')\n\
-         sdk = []\n\
-         for _ in range({runs}):\n    t0 = time.perf_counter(); s.run('print(1)'); sdk.append((time.perf_counter() - t0) * 1000)\n\
-         h = httpx.Client(); url = {base:?} + '/v1/sessions/' + s.id + '/executions'\n\
-         raw = []\n\
-         for _ in range({runs}):\n    t0 = time.perf_counter(); h.post(url, json={{'code': 'print(1)'}}).json(); raw.append((time.perf_counter() - t0) * 1000)\n\
-         s.delete()\n\
-         print(json.dumps({{'sdk': p(sdk), 'raw': p(raw)}}))",
-        src = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/python/src"),
-    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin/bench/clients.py");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/python/src");
     let out = Command::new(format!("{tools}/bin/python3"))
-        .args(["-c", &script])
+        .args([script, base, src, &runs.to_string()])
         .output();
     let Some(v) = out
         .ok()
@@ -286,6 +275,13 @@ fn sdk_rows(base: &str, runs: usize) {
         f("raw", 0),
         f("raw", 1)
     );
+    if v.get("mcp").is_some() {
+        println!(
+            "| `run_python(\"print(1)\")` over MCP (official `mcp` SDK, Streamable HTTP) | {:.2} ms | {:.2} ms | {runs} | — |",
+            f("mcp", 0),
+            f("mcp", 1)
+        );
+    }
 }
 
 /// The first execution of `code` in each of `runs` new sessions, in ms.
@@ -384,6 +380,13 @@ fn main() {
     println!("machine: {}", machine());
     if std::env::args().any(|a| a == "--transfers") {
         transfers::run(quick);
+        return;
+    }
+    if std::env::args().any(|a| a == "--clients") {
+        let server = start("clients", 64000, &[]);
+        println!("| figure | p50 | p99 | samples | target |");
+        println!("|---|---|---|---|---|");
+        sdk_rows(&server.base, n(300));
         return;
     }
     if std::env::args().any(|a| a == "--container") {

@@ -98,22 +98,16 @@ pub async fn create(
         return Err(ApiError::Draining);
     }
     let session = s.sessions.get(&id)?;
-    let timeout = match body.timeout_s {
-        None => s.config.exec_timeout_s,
-        Some(t) if t.is_finite() && t > 0.0 && t <= s.config.max_exec_timeout_s => t,
-        Some(t) => {
-            return Err(ApiError::BadRequest(format!(
-                "timeout_s must be greater than 0 and at most {} (got {t})",
-                s.config.max_exec_timeout_s
-            )))
-        }
-    };
+    let timeout = s
+        .config
+        .exec_timeout(body.timeout_s)
+        .map_err(ApiError::BadRequest)?;
     let key = idempotency_key(&headers, &body)?;
     let wait = body.wait;
     let spec = ExecSpec {
         code: body.code,
         language: body.language,
-        timeout: Duration::from_secs_f64(timeout),
+        timeout,
         fresh_namespace: false,
         wait_if_busy: false,
         trace_id: trace.map(|t| t.0 .0),

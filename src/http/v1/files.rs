@@ -1,7 +1,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::http::download;
 use crate::http::extract::{PathParams, RawBody};
-use crate::http::AppState;
+use crate::http::{workspace, AppState};
 use crate::paths::{self, RelPath};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -14,45 +14,18 @@ pub async fn list(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     let session = s.sessions.get(&id)?;
-    session.touch();
-    let ws = session.workspace.clone();
-    let entries = tokio::task::spawn_blocking(move || paths::walk(&ws, None))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let files: Vec<Value> = entries
-        .into_iter()
-        .filter(|e| !e.path.starts_with(".tmp/") && !e.path.starts_with(".config/"))
-        .map(|e| json!({"path": e.path, "size": e.size, "mtime": crate::time::rfc3339(crate::time::from_unix_ns(e.mtime_ns))}))
-        .collect();
-    Ok(Json(json!({ "files": files })))
+    Ok(Json(json!({ "files": workspace::files(&session).await? })))
 }
 
 pub async fn upload(
     State(s): State<AppState>,
     PathParams((id, path)): PathParams<(String, String)>,
     RawBody(body): RawBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<workspace::Uploaded>)> {
     let session = s.sessions.get(&id)?;
     let rel = RelPath::parse(&path)?;
-    session.touch();
-    let ws = session.workspace.clone();
-    let owner = session.uid;
-    let r = rel.clone();
-    let size = body.len();
-    let (quota, mb) = (s.config.disk_quota(), s.config.disk_quota_mb);
-    let sha = tokio::task::spawn_blocking(move || -> ApiResult<String> {
-        if quota.is_some_and(|q| q.exceeded(&ws, size as u64)) {
-            return Err(ApiError::DiskQuota(mb));
-        }
-        paths::write_atomic(&ws, &r, &body, owner)?;
-        Ok(crate::artifacts::sha256_hex(&body[..])?)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"path": rel.as_string(), "size": size, "sha256": sha})),
-    ))
+    let uploaded = workspace::upload(&session, &s.config, rel, body).await?;
+    Ok((StatusCode::CREATED, Json(uploaded)))
 }
 
 pub async fn download(
