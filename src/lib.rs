@@ -21,6 +21,7 @@ pub mod paths;
 pub mod sandbox_policy;
 pub mod sessions;
 pub mod store;
+pub mod telemetry;
 pub mod time;
 pub mod worker;
 pub mod zygote;

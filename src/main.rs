@@ -11,19 +11,42 @@ fn main() {
         return;
     }
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // Built before the runtime: the OTLP exporter's HTTP client is a blocking one.
+    let otlp = match dynamic_executor::telemetry::otlp_from_env() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let otel_layer = otlp
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("dynamic-executor")));
+    tracing_subscriber::registry()
+        .with(
             tracing_subscriber::EnvFilter::try_from_env("EXECUTOR_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stdout)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::stdout),
+        )
+        .with(otel_layer)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    if let Err(e) = runtime.block_on(dynamic_executor::run(config)) {
+    let result = runtime.block_on(dynamic_executor::run(config));
+    drop(runtime);
+    if let Some(p) = &otlp {
+        dynamic_executor::telemetry::shutdown(p);
+    }
+    if let Err(e) = result {
         tracing::error!(error = %e, "fatal");
         std::process::exit(1);
     }

@@ -1,7 +1,9 @@
 //! The tower-http layers every request goes through: a request id (the client's
 //! `x-request-id`, or a new one) echoed on the response and carried by every log line of the
-//! request, one log line per request (method, matched route, status, latency, session), and
-//! a panic in a handler answered as the JSON `internal` error instead of a dropped connection.
+//! request, one log line per request (method, matched route, status, latency, session), the
+//! request's trace (W3C `traceparent`; the parent of the exported span when OTLP export is on,
+//! see crate::telemetry), and a panic in a handler answered as the JSON `internal` error instead
+//! of a dropped connection.
 //! None of them waits on anything: `/health` stays as fast as its handler (and is not logged:
 //! a load balancer polls it every few seconds).
 
@@ -33,37 +35,82 @@ impl MakeRequestId for RandomId {
     }
 }
 
-/// The request's W3C trace id: the `traceparent` header's (`00-<32 hex>-<16 hex>-<2 hex>`), or
-/// a new one. Handlers read it from the request's extensions.
+/// The request's W3C trace id (see [`trace`]). Handlers read it from the request's extensions;
+/// executions carry it in their results and log lines.
 #[derive(Clone, Debug)]
 pub struct TraceId(pub String);
 
-fn trace_id_of(traceparent: Option<&str>) -> String {
-    let parsed = traceparent.and_then(|tp| {
-        let parts: Vec<&str> = tp.trim().split('-').collect();
-        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-        let ok = parts.len() >= 4
-            && hex(parts[0], 2)
-            && parts[0] != "ff"
-            && hex(parts[1], 32)
-            && parts[1].bytes().any(|b| b != b'0')
-            && hex(parts[2], 16)
-            && hex(parts[3], 2);
-        ok.then(|| parts[1].to_ascii_lowercase())
-    });
-    parsed.unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()))
+/// A valid W3C `traceparent` (`00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>`).
+struct TraceParent {
+    trace_id: String,
+    span_id: String,
+    flags: u8,
 }
 
-/// Adds the [`TraceId`] extension (before the span is made, so the span carries it).
+fn parse_traceparent(tp: &str) -> Option<TraceParent> {
+    let parts: Vec<&str> = tp.trim().split('-').collect();
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
+    let ok = parts.len() >= 4
+        && hex(parts[0], 2)
+        && parts[0] != "ff"
+        && hex(parts[1], 32)
+        && nonzero(parts[1])
+        && hex(parts[2], 16)
+        && nonzero(parts[2])
+        && hex(parts[3], 2);
+    ok.then(|| TraceParent {
+        trace_id: parts[1].to_ascii_lowercase(),
+        span_id: parts[2].to_ascii_lowercase(),
+        flags: u8::from_str_radix(parts[3], 16).unwrap_or(0),
+    })
+}
+
+fn traceparent_of<B>(req: &Request<B>) -> Option<TraceParent> {
+    req.headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_traceparent)
+}
+
+/// The caller's span as the OpenTelemetry parent of `span` (a no-op without the OTLP layer).
+fn set_remote_parent(span: &Span, tp: &TraceParent) {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceState};
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let (Ok(trace), Ok(parent)) = (
+        opentelemetry::trace::TraceId::from_hex(&tp.trace_id),
+        SpanId::from_hex(&tp.span_id),
+    ) else {
+        return;
+    };
+    let remote = SpanContext::new(
+        trace,
+        parent,
+        TraceFlags::new(tp.flags),
+        true,
+        TraceState::default(),
+    );
+    let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+}
+
+/// Sets the request's [`TraceId`] extension and the span's `trace_id` field: the trace the
+/// exported span belongs to when OTLP export is on (the caller's when it sent a
+/// `traceparent`), else the `traceparent`'s, else a new one. Runs inside the request span.
 async fn trace(
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let tp = req
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok());
-    let id = trace_id_of(tp);
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let span = Span::current();
+    let exported = (!span.is_none())
+        .then(|| span.context().span().span_context().clone())
+        .filter(|c| c.is_valid())
+        .map(|c| c.trace_id().to_string());
+    let id = exported
+        .or_else(|| traceparent_of(&req).map(|tp| tp.trace_id))
+        .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+    span.record("trace_id", id.as_str());
     req.extensions_mut().insert(TraceId(id));
     next.run(req).await
 }
@@ -94,19 +141,18 @@ fn span_for<B>(req: &Request<B>) -> Span {
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let trace = req
-        .extensions()
-        .get::<TraceId>()
-        .map(|t| t.0.as_str())
-        .unwrap_or("");
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         method = %req.method(),
         route = %route,
         request_id = %id,
-        trace_id = %trace,
+        trace_id = tracing::field::Empty,
         session = %session_of(path),
-    )
+    );
+    if let Some(tp) = traceparent_of(req) {
+        set_remote_parent(&span, &tp);
+    }
+    span
 }
 
 fn log_response<B>(res: &Response<B>, latency: Duration, span: &Span) {
@@ -153,7 +199,8 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<axum::
 }
 
 /// Wraps the routes: request id outermost (so every layer inside sees it), then its echo on
-/// the response, the request log, and the panic catcher closest to the handlers.
+/// the response, the request span and log, the trace id (inside the span: it reads the
+/// exported trace), and the panic catcher closest to the handlers.
 pub fn apply<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     metrics: Arc<Metrics>,
@@ -163,6 +210,7 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
         .layer(axum::middleware::from_fn(move |req, next| {
             count(metrics.clone(), req, next)
         }))
+        .layer(axum::middleware::from_fn(trace))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(span_for)
@@ -170,7 +218,6 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
                 .on_response(log_response)
                 .on_failure(()),
         )
-        .layer(axum::middleware::from_fn(trace))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomId))
 }
