@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod container;
+mod otlp;
 mod transfers;
 
 struct Server {
@@ -450,6 +451,10 @@ fn main() {
         sdk_rows(&server.base, n(300));
         return;
     }
+    if std::env::args().any(|a| a == "--otlp") {
+        otlp::run(quick);
+        return;
+    }
     if std::env::args().any(|a| a == "--health") {
         let server = start("main", 61000, &[]);
         println!("| figure | p50 | p99 | samples | target |");
@@ -711,4 +716,6 @@ fn main() {
     println!("worst /health probe under load: {max:.2} ms");
     drop(server);
     transfers::run(quick);
+    println!();
+    otlp::run(quick);
 }
