@@ -149,3 +149,53 @@ fn the_mcp_response_sets_the_sticky_cookie() {
         "{cookie}"
     );
 }
+
+#[test]
+fn an_idle_mcp_session_lives_as_long_as_an_idle_executor_session() {
+    // rmcp closes idle MCP sessions after 5 minutes by default; ours follow EXECUTOR_IDLE_TTL_S
+    // (here 2 s, so the test can watch it end): the MCP session and the executor session it
+    // made end together.
+    let s = Server::start_with(&["--idle-ttl-s", "2"], &[]);
+    let post = |body: serde_json::Value, session: Option<&str>| {
+        let mut r = s
+            .client
+            .post(s.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18");
+        if let Some(id) = session {
+            r = r.header("mcp-session-id", id);
+        }
+        r.json(&body).send().unwrap()
+    };
+    let init = post(
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}),
+        None,
+    );
+    let id = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = init.text();
+    let ack = post(
+        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        Some(&id),
+    );
+    assert!(ack.status().is_success(), "{}", ack.status());
+    let ping = |id: &str| {
+        post(
+            serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+            Some(id),
+        )
+        .status()
+    };
+    assert_eq!(ping(&id), 200);
+    // idle (a ping would keep it alive) past the TTL, then gone
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        ping(&id),
+        404,
+        "the idle MCP session outlived EXECUTOR_IDLE_TTL_S"
+    );
+}

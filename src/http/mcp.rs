@@ -37,9 +37,15 @@ pub fn service(state: AppState) -> StreamableHttpService<Tools, LocalSessionMana
     } else {
         config.with_allowed_hosts(state.config.mcp_allowed_hosts.clone())
     };
+    // An MCP session lives as long as an idle executor session does (rmcp's default is 5
+    // minutes: an agent thinking longer between two calls would lose its variables).
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(std::time::Duration::from_secs(
+        state.config.idle_ttl_s.max(1),
+    ));
     StreamableHttpService::new(
         move || Ok(Tools::new(state.clone())),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(sessions),
         config,
     )
 }
