@@ -13,7 +13,7 @@ use serde::Serialize;
 const PRIVATE_DIRS: [&str; 2] = [".tmp/", ".config/"];
 
 /// What an export or import moved.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Manifest {
     pub bucket: String,
     pub prefix: String,

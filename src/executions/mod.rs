@@ -22,7 +22,7 @@ pub fn digest64(bytes: &[u8]) -> u64 {
 }
 
 /// How an execution ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Ok,
@@ -63,7 +63,7 @@ pub enum ExecEvent {
 }
 
 /// A finished execution as the API returns it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExecutionResult {
     pub id: String,
     pub session_id: String,

@@ -67,6 +67,9 @@ async fn object_body(
 
 /// `/health` in the reference's shape, plus whether the zygote is warm. 503 once the session
 /// is complete, so the load balancer drains the finished target.
+#[utoipa::path(get, path = "/health", tag = "compat",
+    responses((status = 200, description = "healthy (the reference's shape plus zygote, sessions, instance_id)", body = Object),
+        (status = 503, description = "draining, unhealthy (with the reason) or complete", body = Object)))]
 pub async fn health(State(s): State<AppState>) -> Response {
     let st = s.compat.status();
     if s.drain.is_draining() {
@@ -102,6 +105,7 @@ pub async fn health(State(s): State<AppState>) -> Response {
     )
 }
 
+#[utoipa::path(get, path = "/container-info", tag = "compat", responses((status = 200, body = Object)))]
 async fn container_info(State(s): State<AppState>) -> Json<Value> {
     // The session is "known" once it exists: a client that sees its id may use it at once.
     if let Err(e) = s.compat.session().await {
@@ -117,6 +121,7 @@ async fn container_info(State(s): State<AppState>) -> Json<Value> {
     }))
 }
 
+#[utoipa::path(get, path = "/session/status", tag = "compat", responses((status = 200, body = Object)))]
 async fn session_status(State(s): State<AppState>) -> Json<Value> {
     let st = s.compat.status();
     let workspace = s
@@ -139,6 +144,9 @@ fn mismatched(body: &serde_json::Map<String, Value>, ours: &str) -> bool {
     matches!(body.get("session_id").and_then(Value::as_str), Some(id) if !id.is_empty() && id != ours)
 }
 
+#[utoipa::path(post, path = "/execute", tag = "compat",
+    request_body(content = Object, description = "`{\"code\": \"…\", \"session_id\"?: \"…\"}` (docs/compat.md)"),
+    responses((status = 200, description = "the reference's execution shape", body = Object), (status = 400, description = "the reference's error shape: `{\"error\": \"…\"}`", body = Object), (status = 500, description = "the reference's shape for a failed upload/download", body = Object), (status = 503, description = "draining", body = Object)))]
 async fn execute(State(s): State<AppState>, req: Request) -> Response {
     let trace = req
         .extensions()
@@ -244,6 +252,9 @@ fn heartbeats(run: Run, beat: Duration, compat: Arc<Compat>, digest: u64) -> Res
         .into_response()
 }
 
+#[utoipa::path(post, path = "/session/complete", tag = "compat",
+    request_body(content = Object, description = "optional `{\"session_id\": \"…\"}`"),
+    responses((status = 200, description = "uploaded to the contract's layout", body = Object), (status = 400, description = "the reference's error shape: `{\"error\": \"…\"}`", body = Object), (status = 500, description = "the reference's shape for a failed upload/download", body = Object), (status = 503, description = "draining", body = Object)))]
 async fn complete(State(s): State<AppState>, req: Request) -> Response {
     let c = &s.compat;
     let body = match json_body(&s, req).await {
@@ -277,6 +288,9 @@ async fn complete(State(s): State<AppState>, req: Request) -> Response {
     }
 }
 
+#[utoipa::path(post, path = "/file-sync", tag = "compat",
+    request_body(content = Object, description = "`{\"action\": \"upload\"|\"download\", \"bucket_name\", \"s3_key_prefix\", \"local_path\"}`"),
+    responses((status = 200, body = Object), (status = 403, description = "a bucket this executor does not serve", body = Object), (status = 400, description = "the reference's error shape: `{\"error\": \"…\"}`", body = Object), (status = 500, description = "the reference's shape for a failed upload/download", body = Object), (status = 503, description = "draining", body = Object)))]
 async fn file_sync(State(s): State<AppState>, req: Request) -> Response {
     let body = match object_body(&s, req).await {
         Ok(b) => b,

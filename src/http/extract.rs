@@ -98,3 +98,18 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
             })
     }
 }
+
+/// Query parameters; one that does not parse (or is unknown, where the type denies those) is a
+/// JSON 400, not axum's plain-text rejection (schemathesis found that one).
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| QueryParams(v))
+            .map_err(|rej| ApiError::BadRequest(format!("invalid query: {}", rej.body_text())))
+    }
+}

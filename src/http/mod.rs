@@ -5,6 +5,7 @@ mod download;
 mod extract;
 mod layers;
 mod mcp;
+mod openapi;
 mod ops;
 mod v1;
 mod workspace;
@@ -39,6 +40,10 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes();
     let routes = Router::new()
         .route("/health", axum::routing::get(compat::health))
+        .route(
+            "/openapi.json",
+            axum::routing::get(openapi::serve(openapi::document())),
+        )
         .merge(ops::routes())
         .merge(compat::routes())
         .merge(v1::routes())

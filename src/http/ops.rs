@@ -16,6 +16,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Prometheus text format; the gauges are read from the state that owns them.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "OpenMetrics text (docs/operations.md)", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(s): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let m = &s.metrics;
@@ -38,6 +40,8 @@ async fn metrics(State(s): State<AppState>) -> axum::response::Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/v1/info", tag = "ops",
+    responses((status = 200, description = "this instance: version, limits, sandbox layers, zygote, object store", body = Object)))]
 async fn info(State(s): State<AppState>) -> Json<Value> {
     let c = &s.config;
     let (python, preloaded, missing, zygote_pid, down_reason) = match s.zygote.state() {

@@ -10,21 +10,21 @@ use serde::Serialize;
 use std::io::Read;
 use std::sync::Arc;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Uploaded {
     pub path: String,
     pub size: usize,
     pub sha256: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FileEntry {
     pub path: String,
     pub size: u64,
     pub mtime: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ArtifactEntry {
     pub path: String,
     pub size: u64,

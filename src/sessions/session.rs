@@ -71,7 +71,7 @@ struct Meta {
 }
 
 /// A session as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionInfo {
     pub id: String,
     pub state: &'static str,
@@ -79,6 +79,8 @@ pub struct SessionInfo {
     pub last_used_at: String,
     pub executions: u64,
     pub worker_restarts: u64,
+    /// The layers applied to this session's worker, its uid and pid, and what is degraded.
+    #[schema(value_type = Object)]
     pub sandbox: SandboxInfo,
 }
 

@@ -24,7 +24,7 @@ const PART_CONCURRENCY: usize = 2;
 const CHUNK_BYTES: usize = 1 << 20;
 
 /// One object moved, as manifests list it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Moved {
     pub key: String,
     /// The workspace path it came from or went to.

@@ -8,7 +8,7 @@ use dynexec_sandbox::Report;
 use serde::{Deserialize, Serialize};
 
 /// The language of an execution's code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     #[default]
@@ -28,7 +28,7 @@ impl Language {
 
 /// An error in the code, as the worker describes it: `line` is the line in the submitted code,
 /// the traceback starts at the user's code.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ErrorInfo {
     #[serde(rename = "type")]
     pub kind: String,

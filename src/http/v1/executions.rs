@@ -4,10 +4,11 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::executions::{Entry, ExecEvent, ExecutionResult, Journal, Language};
-use crate::http::extract::{JsonBody, PathParams};
+use crate::http::extract::{JsonBody, PathParams, QueryParams};
+use crate::http::openapi::{ApiErrors, EventList, ExecutionList, ExecutionOrRunning};
 use crate::http::AppState;
 use crate::sessions::{ExecSpec, IdempotencyKey, Submitted};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +19,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateExecution {
     code: String,
@@ -36,11 +37,13 @@ fn yes() -> bool {
 }
 
 /// An execution that has not ended, as the API shows it.
-#[derive(Serialize)]
-struct Running<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Running<'a> {
     id: &'a str,
     session_id: &'a str,
     language: Language,
+    /// Always `running` (what tells it from a result).
+    #[schema(value_type = String, pattern = "^running$")]
     status: &'static str,
     started_at: &'a str,
 }
@@ -87,6 +90,14 @@ fn idempotency_key(
     }))
 }
 
+#[utoipa::path(post, path = "/v1/sessions/{id}/executions", tag = "executions", params(("id" = String, Path, description = "session id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "a re-sent request with the same key attaches to the first")),
+    request_body = CreateExecution,
+    responses(
+        (status = 200, description = "the result (or, with `Accept: text/event-stream`, the events as SSE)", content(
+            (ExecutionResult = "application/json"), (String = "text/event-stream"))),
+        (status = 202, description = "`wait: false`: started; poll, follow or cancel it by id", body = Running),
+        ApiErrors))]
 pub async fn create(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -195,16 +206,21 @@ fn result_only_stream(result: Arc<ExecutionResult>, heartbeat: Duration) -> Resp
     .into_response()
 }
 
+#[utoipa::path(get, path = "/v1/sessions/{id}/executions", tag = "executions", params(("id" = String, Path, description = "session id")),
+    responses((status = 200, body = ExecutionList), ApiErrors))]
 pub async fn list(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ExecutionList>> {
     let session = s.sessions.get(&id)?;
-    Ok(Json(json!({ "executions": session.executions_list() })))
+    Ok(Json(ExecutionList {
+        executions: session.executions_list(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct GetQuery {
     /// Long poll: wait up to this many seconds (at most 300) for a running execution to end.
     #[serde(default)]
@@ -214,10 +230,12 @@ pub struct GetQuery {
 /// Longest long poll: below the usual proxy idle timeouts' multiples, and bounded.
 const MAX_WAIT_S: f64 = 300.0;
 
+#[utoipa::path(get, path = "/v1/sessions/{id}/executions/{exec_id}", tag = "executions", params(("id" = String, Path, description = "session id"), ("exec_id" = String, Path, description = "execution id"), GetQuery),
+    responses((status = 200, description = "the result, or the execution still running after `wait_s`", body = ExecutionOrRunning), ApiErrors))]
 pub async fn get(
     State(s): State<AppState>,
     PathParams((id, exec_id)): PathParams<(String, String)>,
-    Query(q): Query<GetQuery>,
+    QueryParams(q): QueryParams<GetQuery>,
 ) -> ApiResult<Response> {
     let wait = match q.wait_s {
         None => 0.0,
@@ -244,6 +262,10 @@ pub async fn get(
 /// The execution's events in the order the server saw them, numbered from 0. With
 /// `Accept: text/event-stream` they stream (live while it runs; `Last-Event-ID` resumes after
 /// that seq); otherwise JSON. Kept for the session's most recent executions.
+#[utoipa::path(get, path = "/v1/sessions/{id}/executions/{exec_id}/events", tag = "executions", params(("id" = String, Path, description = "session id"), ("exec_id" = String, Path, description = "execution id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "with SSE: resume after this seq")),
+    responses((status = 200, description = "the events so far (JSON), or live as SSE with `Accept: text/event-stream`", content(
+        (EventList = "application/json"), (String = "text/event-stream"))), ApiErrors))]
 pub async fn events(
     State(s): State<AppState>,
     PathParams((id, exec_id)): PathParams<(String, String)>,
@@ -278,11 +300,17 @@ pub async fn events(
             v
         })
         .collect();
-    Ok(Json(json!({ "events": numbered, "running": journal.is_running() })).into_response())
+    Ok(Json(EventList {
+        events: numbered,
+        running: journal.is_running(),
+    })
+    .into_response())
 }
 
 /// Stops a running execution (interrupt, then kill, as a timeout does) and answers with its
 /// result; an execution that already ended is answered as it is.
+#[utoipa::path(post, path = "/v1/sessions/{id}/executions/{exec_id}/cancel", tag = "executions", params(("id" = String, Path, description = "session id"), ("exec_id" = String, Path, description = "execution id")),
+    responses((status = 200, body = ExecutionResult), ApiErrors))]
 pub async fn cancel(
     State(s): State<AppState>,
     PathParams((id, exec_id)): PathParams<(String, String)>,

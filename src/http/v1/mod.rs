@@ -1,10 +1,10 @@
 //! The v1 API: many sessions per instance, executions, files and artifacts.
 
-mod artifacts;
-mod executions;
-mod files;
-mod sessions;
-mod transfers;
+pub(super) mod artifacts;
+pub(super) mod executions;
+pub(super) mod files;
+pub(super) mod sessions;
+pub(super) mod transfers;
 
 use super::AppState;
 use axum::routing::{get, post};

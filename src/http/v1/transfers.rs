@@ -4,6 +4,7 @@
 use crate::error::ApiResult;
 use crate::exports::{self, Manifest};
 use crate::http::extract::{JsonBody, PathParams};
+use crate::http::openapi::ApiErrors;
 use crate::http::AppState;
 use crate::paths::RelPath;
 use crate::store::transfer::Batch;
@@ -15,7 +16,7 @@ use axum::Json;
 use serde::Deserialize;
 use std::time::Instant;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     /// Key prefix (default `<EXECUTOR_EXPORT_PREFIX>/<session id>`).
@@ -26,7 +27,7 @@ pub struct ExportRequest {
     pub paths: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     pub prefix: String,
@@ -35,6 +36,8 @@ pub struct ImportRequest {
     pub to: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/sessions/{id}/export", tag = "transfers", params(("id" = String, Path, description = "session id")),
+    request_body = ExportRequest, responses((status = 200, body = Manifest), ApiErrors))]
 pub async fn export(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -58,6 +61,8 @@ pub async fn export(
     manifest(&s, &prefix, batch, t0)
 }
 
+#[utoipa::path(post, path = "/v1/sessions/{id}/import", tag = "transfers", params(("id" = String, Path, description = "session id")),
+    request_body = ImportRequest, responses((status = 200, body = Manifest), ApiErrors))]
 pub async fn import(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -91,6 +96,8 @@ fn manifest(
 }
 
 /// Every file under `artifacts/` as one zip, written while it is sent.
+#[utoipa::path(get, path = "/v1/sessions/{id}/artifacts.zip", tag = "transfers", params(("id" = String, Path, description = "session id")),
+    responses((status = 200, description = "every artifact, streamed", content_type = "application/zip", body = Vec<u8>), ApiErrors))]
 pub async fn zip(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
