@@ -40,10 +40,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes();
     let routes = Router::new()
         .route("/health", axum::routing::get(compat::health))
-        .route(
-            "/openapi.json",
-            axum::routing::get(openapi::serve(openapi::document())),
-        )
+        .route("/openapi.json", axum::routing::get(openapi::serve()))
         .merge(ops::routes())
         .merge(compat::routes())
         .merge(v1::routes())
