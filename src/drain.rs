@@ -108,7 +108,7 @@ pub async fn run(
             "drained: everything is stored"
         );
     } else {
-        tracing::error!(remaining = ?unstored, took_ms = t0.elapsed().as_millis() as u64, "drain incomplete: these stay on disk only");
+        tracing::error!(remaining = %unstored.join(", "), took_ms = t0.elapsed().as_millis() as u64, "drain incomplete: these stay on disk only");
     }
     Drained { unstored }
 }

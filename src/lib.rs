@@ -248,7 +248,7 @@ fn lock_shared_dirs(
         );
     }
     let (held, paths) = Lock::apply(&config.shared_paths);
-    tracing::info!(paths = ?paths, "shared directories locked for session uids");
+    tracing::info!(paths = %paths.join(", "), "shared directories locked for session uids");
     (
         held,
         LockReport {

@@ -67,7 +67,23 @@ fn requests_are_logged_under_their_id_and_health_is_not() {
 fn log_lines_are_flat_json() {
     let s = Server::start();
     s.run_ok(&s.create_session(), "print(1)");
+    assert_flat(&s.log_text());
+}
+
+#[test]
+fn log_lines_are_flat_json_in_the_fargate_posture() {
+    // Where the shared directories are locked, the start-up log lists them.
+    if !common::root_or_skip() {
+        return;
+    }
+    let s = Server::start_in(common::Posture::Fargate, &[], &[]);
+    s.run_ok(&s.create_session(), "print(1)");
     let log = s.log_text();
+    assert!(log.contains("shared directories locked"), "{log}");
+    assert_flat(&log);
+}
+
+fn assert_flat(log: &str) {
     let mut lines = 0;
     for line in log.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("every line is JSON");

@@ -508,7 +508,7 @@ impl Session {
                 *timing.lock().unwrap() = (Some(Instant::now()), took);
             }
             if let (false, Some(uid)) = (strays.is_empty(), uid) {
-                tracing::warn!(uid, strays = ?strays, "processes outlived their execution; killing them");
+                tracing::warn!(uid, strays = %strays.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "), "processes outlived their execution; killing them");
                 stopper.kill_children(pid).await;
                 crate::os::procs::signal(pid, libc::SIGSTOP);
             }
