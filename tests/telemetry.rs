@@ -62,6 +62,18 @@ impl Receiver {
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
 
+/// `print(1)` sent with the caller's `traceparent`; its result.
+fn run_in_callers_trace(s: &Server, sid: &str) -> Value {
+    s.client
+        .post(s.url(&format!("/v1/sessions/{sid}/executions")))
+        .header("traceparent", format!("00-{TRACE}-{PARENT}-01"))
+        .json(&json!({"code": "print(1)"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
 #[test]
 fn spans_reach_an_otlp_receiver_inside_the_callers_trace() {
     let rx = Receiver::start();
@@ -75,16 +87,7 @@ fn spans_reach_an_otlp_receiver_inside_the_callers_trace() {
         ],
     );
     let sid = s.create_session();
-    let r: Value = s
-        .client
-        .post(s.url(&format!("/v1/sessions/{sid}/executions")))
-        .header("traceparent", format!("00-{TRACE}-{PARENT}-01"))
-        .json(&json!({"code": "print(1)"}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(r["trace_id"], TRACE);
+    assert_eq!(run_in_callers_trace(&s, &sid)["trace_id"], TRACE);
 
     // Without a traceparent: a new trace, and the result names the exported one.
     let r2 = s.exec(&sid, "print(2)");
@@ -126,15 +129,6 @@ fn spans_reach_an_otlp_receiver_inside_the_callers_trace() {
 fn without_an_endpoint_nothing_is_exported_and_traces_still_flow() {
     let s = Server::start();
     let sid = s.create_session();
-    let r: Value = s
-        .client
-        .post(s.url(&format!("/v1/sessions/{sid}/executions")))
-        .header("traceparent", format!("00-{TRACE}-{PARENT}-01"))
-        .json(&json!({"code": "print(1)"}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(r["trace_id"], TRACE);
+    assert_eq!(run_in_callers_trace(&s, &sid)["trace_id"], TRACE);
     assert!(!s.log_text().contains("OTLP"));
 }
