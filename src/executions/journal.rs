@@ -52,8 +52,12 @@ impl Journal {
     /// Closes the journal with its result (the last event, `result`).
     pub fn finish(&self, result: Arc<ExecutionResult>) {
         let status = result.status;
+        // The result and its event appear together (under the events lock): a follower that
+        // saw the result set but not yet its event would end the stream without it.
+        let mut events = self.events.lock().unwrap();
         if self.result.set(result).is_ok() {
-            self.push(ExecEvent::Result { status });
+            events.push(ExecEvent::Result { status });
+            self.len.send_replace(events.len());
         }
     }
 
@@ -94,7 +98,12 @@ impl Journal {
                     return None;
                 }
                 loop {
-                    let ev = journal.events.lock().unwrap().get(next).cloned();
+                    // Read under one lock with `finish`: "no event at `next` and finished"
+                    // then means `next` is past the result event, never before it.
+                    let (ev, finished) = {
+                        let events = journal.events.lock().unwrap();
+                        (events.get(next).cloned(), journal.result.get().is_some())
+                    };
                     match ev {
                         Some(ExecEvent::Result { .. }) => {
                             let r = journal
@@ -105,7 +114,7 @@ impl Journal {
                         Some(ev) => {
                             return Some((Entry::Event(next, ev), (journal, rx, next + 1, false)))
                         }
-                        None if journal.result.get().is_some() => return None,
+                        None if finished => return None,
                         None => {
                             if rx.changed().await.is_err() {
                                 return None;
