@@ -4,7 +4,7 @@
 //! check sees), to a warm zygote (sessions start at once), and to Docker's HEALTHCHECK calling
 //! it `healthy`; beside the bare binary's start measured in the same run.
 
-use super::{create, exec, free_port, ms, row, start_to_healthy, workdir};
+use super::{create, exec, free_port, ms, row, start_to_healthy, table_header, workdir};
 use reqwest::blocking::Client;
 use serde_json::Value;
 use std::process::{Command, Stdio};
@@ -104,8 +104,7 @@ pub fn run(quick: bool) {
         .unwrap_or(0.0);
     println!("image: {image}, {:.0} MB", size / 1e6);
     println!();
-    println!("| figure | p50 | p99 | samples | target |");
-    println!("|---|---|---|---|---|");
+    table_header();
     let mut bare = start_to_healthy(runs);
     row(
         "bare binary: process start → first /health 200 (same run)",

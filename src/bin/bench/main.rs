@@ -107,6 +107,23 @@ fn start_env(tag: &str, uid_base: u32, extra: &[&str], env: &[(&str, &str)]) -> 
     }
 }
 
+/// A program of the test tools' venv (installed by `make bench`).
+fn tools_bin(name: &str) -> PathBuf {
+    let tools = std::env::var("EXECUTOR_TOOLS_VENV").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/dynamic-executor/tools",
+            std::env::var("HOME").unwrap()
+        )
+    });
+    PathBuf::from(tools).join("bin").join(name)
+}
+
+/// The header of a figures table.
+fn table_header() {
+    println!("| figure | p50 | p99 | samples | target |");
+    println!("|---|---|---|---|---|");
+}
+
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let idx = ((p / 100.0) * (v.len() as f64 - 1.0)).round() as usize;
@@ -246,15 +263,9 @@ fn start_to_healthy(runs: usize) -> Vec<f64> {
 /// from the same interpreter: what the client's typed results, idempotency keys and retries
 /// cost, and what MCP's JSON-RPC over Streamable HTTP costs.
 fn sdk_rows(base: &str, runs: usize) {
-    let tools = std::env::var("EXECUTOR_TOOLS_VENV").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/dynamic-executor/tools",
-            std::env::var("HOME").unwrap()
-        )
-    });
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin/bench/clients.py");
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/python/src");
-    let out = Command::new(format!("{tools}/bin/python3"))
+    let out = Command::new(tools_bin("python3"))
         .args([script, base, src, &runs.to_string()])
         .output();
     let Some(v) = out
@@ -478,8 +489,7 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--clients") {
         let server = start("clients", 64000, &[]);
-        println!("| figure | p50 | p99 | samples | target |");
-        println!("|---|---|---|---|---|");
+        table_header();
         sdk_rows(&server.base, n(300));
         return;
     }
@@ -489,15 +499,13 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--compat") {
         let server = start("main", 61000, &[]);
-        println!("| figure | p50 | p99 | samples | target |");
-        println!("|---|---|---|---|---|");
+        table_header();
         compat_new_connection_row(&server.base, n(300));
         return;
     }
     if std::env::args().any(|a| a == "--health") {
         let server = start("main", 61000, &[]);
-        println!("| figure | p50 | p99 | samples | target |");
-        println!("|---|---|---|---|---|");
+        table_header();
         let max = health_under_load(&Client::new(), &server.base, n(1000));
         println!("\nworst /health probe under load: {max:.2} ms");
         return;
@@ -507,8 +515,7 @@ fn main() {
         return;
     }
     println!();
-    println!("| figure | p50 | p99 | samples | target |");
-    println!("|---|---|---|---|---|");
+    table_header();
 
     let mut startup = start_to_healthy(n(10));
     row(

@@ -2,20 +2,14 @@
 //! to a loopback receiver (tests/otlp_receiver.py: decodes the protobuf with
 //! `opentelemetry-proto`), one not; alternating rounds on keep-alive connections.
 
-use super::{create, exec, free_port, ms, pct, row, start, start_env};
+use super::{create, exec, free_port, ms, pct, row, start, start_env, table_header, tools_bin};
 use reqwest::blocking::Client;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 pub fn run(quick: bool) {
-    let tools = std::env::var("EXECUTOR_TOOLS_VENV").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/dynamic-executor/tools",
-            std::env::var("HOME").unwrap()
-        )
-    });
     let port = free_port();
-    let receiver = Command::new(format!("{tools}/bin/python3"))
+    let receiver = Command::new(tools_bin("python3"))
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/otlp_receiver.py"
@@ -54,8 +48,7 @@ pub fn run(quick: bool) {
         }
     }
     let ratio = pct(&mut on, 50.0) / pct(&mut off, 50.0);
-    println!("| figure | p50 | p99 | samples | target |");
-    println!("|---|---|---|---|---|");
+    table_header();
     row("`print(1)`, OTLP export off", &mut off, "ms", "—");
     row(
         &format!("`print(1)`, every span exported over OTLP/HTTP (p50 ratio {ratio:.2}×)"),

@@ -2,7 +2,7 @@
 //! a 1 GiB file with the server's memory watched, each beside `aws s3 cp --recursive` (awscli
 //! from PyPI) against the same S3-compatible server (moto, on loopback) in the same run.
 
-use super::{create, exec, ms, start_env, status_kb, Server};
+use super::{create, exec, ms, start_env, status_kb, tools_bin, Server};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -10,16 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BUCKET: &str = "bench-bucket";
-
-fn tools_bin(name: &str) -> PathBuf {
-    let tools = std::env::var("EXECUTOR_TOOLS_VENV").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/dynamic-executor/tools",
-            std::env::var("HOME").unwrap()
-        )
-    });
-    PathBuf::from(tools).join("bin").join(name)
-}
 
 struct Moto {
     child: Child,
