@@ -76,6 +76,20 @@ pub struct Config {
     #[arg(long, env = "EXECUTOR_SANDBOX_LIB")]
     pub sandbox_lib: Option<PathBuf>,
 
+    /// The analytics helper (profile, verify, charts); default: dynamic-executor-analytics
+    /// beside this binary.
+    #[arg(long, env = "EXECUTOR_ANALYTICS_BIN")]
+    pub analytics_bin: Option<PathBuf>,
+
+    /// A TrueType font with Hangul for charts (default: NanumGothic, found through fontconfig
+    /// at start). Outside /usr it must also be in EXECUTOR_LANDLOCK_READ.
+    #[arg(long, env = "EXECUTOR_CHART_FONT")]
+    pub chart_font: Option<PathBuf>,
+
+    /// Wall-clock seconds one profile, verify or charts request may take.
+    #[arg(long, env = "EXECUTOR_ANALYTICS_TIMEOUT_S", default_value_t = 60.0)]
+    pub analytics_timeout_s: f64,
+
     /// Modules the zygote imports before forking; missing ones are skipped and reported.
     #[arg(
         long,
@@ -394,6 +408,15 @@ impl Config {
     pub fn sandbox_dir(&self) -> PathBuf {
         self.sandbox_dir.clone().unwrap_or_else(|| {
             PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox/python"))
+        })
+    }
+
+    pub fn analytics_bin(&self) -> PathBuf {
+        self.analytics_bin.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.join("dynamic-executor-analytics")))
+                .unwrap_or_else(|| PathBuf::from("dynamic-executor-analytics"))
         })
     }
 

@@ -34,6 +34,14 @@ pub enum ApiError {
     ObjectNotFound(String),
     /// The object store failed after every try.
     StoreFailed(String),
+    /// A file the request names is missing (the message names it).
+    Missing(String),
+    /// An analysis needed more memory than the session's limit.
+    AnalysisOom(String),
+    /// An analysis ran past its time limit.
+    AnalysisTimeout(String),
+    /// Charts need a Korean font and the host has none.
+    FontUnavailable(String),
     Internal(String),
 }
 
@@ -43,11 +51,13 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            SessionNotFound(_) | ExecutionNotFound(_) | FileNotFound(_) | NotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
+            SessionNotFound(_) | ExecutionNotFound(_) | FileNotFound(_) | NotFound(_)
+            | Missing(_) => StatusCode::NOT_FOUND,
             SessionBusy(_) | SessionExists(_) | SessionPinned(_) => StatusCode::CONFLICT,
-            TooManySessions(_) | Unavailable(_) | Draining => StatusCode::SERVICE_UNAVAILABLE,
+            TooManySessions(_) | Unavailable(_) | Draining | FontUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AnalysisOom(_) | AnalysisTimeout(_) => StatusCode::UNPROCESSABLE_ENTITY,
             BucketForbidden(_) => StatusCode::FORBIDDEN,
             KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ObjectNotFound(_) => StatusCode::NOT_FOUND,
@@ -74,7 +84,10 @@ impl ApiError {
             BadJson(_) => "invalid_json",
             BadPath(_) => "invalid_path",
             PathForbidden(_) => "path_forbidden",
-            FileNotFound(_) => "file_not_found",
+            FileNotFound(_) | Missing(_) => "file_not_found",
+            AnalysisOom(_) => "oom",
+            AnalysisTimeout(_) => "timeout",
+            FontUnavailable(_) => "font_unavailable",
             PayloadTooLarge => "payload_too_large",
             DiskQuota(_) => "disk_quota_exceeded",
             RangeNotSatisfiable(_) => "range_not_satisfiable",
@@ -117,6 +130,7 @@ impl ApiError {
             NotFound(p) => format!("no route for `{p}`"),
             MethodNotAllowed => "method not allowed on this route".into(),
             Unavailable(m) | BucketForbidden(m) | StoreFailed(m) => m.clone(),
+            Missing(m) | AnalysisOom(m) | AnalysisTimeout(m) | FontUnavailable(m) => m.clone(),
             Draining => "this instance is shutting down (SIGTERM); send new work to another".into(),
             ObjectNotFound(k) => format!("no object `{k}` in the store"),
             KeyReused => {
@@ -194,6 +208,24 @@ impl From<crate::sessions::SessionError> for ApiError {
             BadId => ApiError::BadRequest(e.to_string()),
             KeyReused => ApiError::KeyReused,
             Unavailable(w) => ApiError::Unavailable(w.to_string()),
+            Analytics(a) => a.into(),
+        }
+    }
+}
+
+impl From<crate::analytics::AnalyticsError> for ApiError {
+    fn from(e: crate::analytics::AnalyticsError) -> Self {
+        use crate::analytics::AnalyticsError::*;
+        match e {
+            Rejected(h) => match h.code.as_str() {
+                "invalid_path" => ApiError::BadPath(h.message),
+                "file_not_found" => ApiError::Missing(h.message),
+                "font_unavailable" => ApiError::FontUnavailable(h.message),
+                _ => ApiError::BadRequest(h.message),
+            },
+            e @ Oom { .. } => ApiError::AnalysisOom(e.to_string()),
+            e @ Timeout(_) => ApiError::AnalysisTimeout(e.to_string()),
+            Failed(m) => ApiError::Internal(m),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! Data flows one way: request (`http`) → session (`sessions`) → worker (`zygote`, `worker`)
 //! → result (`executions`) → files (`paths`, `artifacts`).
 
+pub mod analytics;
 pub mod artifacts;
 pub mod capabilities;
 pub mod cgroups;
@@ -140,11 +141,20 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     );
     tracing::info!(backend = ?store.backend, "object store");
     let zygote = zygote::Zygote::start(config.clone());
+    let analytics = Arc::new(analytics::Analytics::new(&config));
+    // The chart font is looked up once, off the start-up path.
+    tokio::spawn({
+        let a = analytics.clone();
+        async move {
+            a.font().await;
+        }
+    });
     let engine = Arc::new(sessions::Engine {
         config: config.clone(),
         zygote: zygote.clone(),
         host: host.clone(),
         metrics: metrics.clone(),
+        analytics: analytics.clone(),
     });
     let sessions = sessions::SessionManager::new(engine);
     let compat = compat::Compat::start(

@@ -10,6 +10,25 @@ fn main() {
         println!("{}", serde_json::to_string(&caps).expect("serialisable"));
         return;
     }
+    // The analytics CLI (`dynamic-executor verify --metadata … --root …`, `profile`, `chart`):
+    // the same helper the server runs for the REST endpoints, here without a sandbox.
+    if let Some(cmd @ ("profile" | "verify" | "chart")) = args.get(1).map(String::as_str) {
+        use std::os::unix::process::CommandExt as _;
+        let bin = std::env::var_os("EXECUTOR_ANALYTICS_BIN")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|p| p.parent().map(|d| d.join("dynamic-executor-analytics")))
+            })
+            .unwrap_or_else(|| "dynamic-executor-analytics".into());
+        let e = std::process::Command::new(&bin)
+            .arg(cmd)
+            .args(&args[2..])
+            .exec();
+        eprintln!("{}: {e}", bin.display());
+        std::process::exit(2);
+    }
     let config = Config::parse();
     use opentelemetry::trace::TracerProvider as _;
     use tracing_subscriber::layer::SubscriberExt as _;

@@ -86,6 +86,29 @@ pub fn for_session(
     }
 }
 
+/// The policy of an analytics helper (`dynamic-executor-analytics`) of the session: the
+/// worker's layers and limits, with stdio the only descriptors, no PID namespace of its own
+/// (one short-lived process the server waits for), the server as the parent it dies with, and
+/// a configured chart font readable.
+pub fn for_helper(
+    config: &Config,
+    host: &Host,
+    uid: Option<u32>,
+    cgroup: Option<&SessionCgroup>,
+    workspace: &Path,
+) -> Policy {
+    let mut p = for_session(config, host, uid, cgroup, None, workspace);
+    p.keep_fds_below = 3;
+    p.expected_parent = Some(std::process::id() as i32);
+    if let Some(ns) = &mut p.namespaces {
+        ns.private_pid = false;
+    }
+    if let (Some(ll), Some(font)) = (&mut p.landlock, &config.chart_font) {
+        ll.read_only.push(font.display().to_string());
+    }
+    p
+}
+
 /// Namespaces are used where the probe found them and we can mount (root, before the uid
 /// switch).
 pub fn namespaces_usable(config: &Config, host: &Host) -> bool {

@@ -54,6 +54,9 @@ fn the_official_mcp_client_runs_python_in_shared_sessions() {
         "run_python",
         "run_shell",
         "upload_file",
+        "profile_dataset",
+        "verify_calculations",
+        "render_chart",
     ] {
         assert!(tools.contains(&t), "{t} missing from {tools:?}");
     }
@@ -105,6 +108,25 @@ fn the_official_mcp_client_runs_python_in_shared_sessions() {
         "{}",
         c["shell"]
     );
+
+    let a = &c["analytics"];
+    assert_eq!(a["profile"][0], false, "{a}");
+    assert!(
+        a["profile"][1]
+            .as_str()
+            .unwrap()
+            .contains("3 rows × 3 columns"),
+        "{a}"
+    );
+    assert_eq!(
+        a["verify"],
+        serde_json::json!([false, 2, 1, {"written_to": "artifacts/citations.json"}])
+    );
+    assert_eq!(
+        a["chart"],
+        serde_json::json!([false, "artifacts/by_category.png", ["image/png"]])
+    );
+    assert_eq!(a["bad_chart"], serde_json::json!([true, "bad_request"]));
 
     // The client closed its MCP session: the executor session it made is gone, the REST
     // client's is untouched.

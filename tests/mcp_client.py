@@ -82,5 +82,29 @@ async def main():
             shell = await s.call_tool("run_shell", {"command": "echo hi from $0"})
             out("shell", json.loads(texts(shell)[0])["stdout"])
 
+            # the analytics tools over a file of the session
+            await s.call_tool("upload_file", {"path": "data/sales.csv", "content": (
+                "날짜,카테고리,금액\n2024-01-01,과일,1000\n2024-01-02,채소,2500\n2024-01-03,과일,500\n")})
+            md = await s.call_tool("profile_dataset", {"path": "data/sales.csv", "format": "markdown"})
+            await s.call_tool("upload_file", {"path": "artifacts/calculation_metadata.json", "content": json.dumps(
+                {"calculations": [
+                    {"id": "c1", "value": 4000, "formula": "SUM(금액)", "source_file": "./data/sales.csv", "importance": "high"},
+                    {"id": "c2", "value": 2, "formula": "COUNT(*) WHERE 카테고리 = '과일'", "source_file": "./data/sales.csv", "importance": "high"},
+                    {"id": "c3", "value": 9, "formula": "MAX(금액)", "source_file": "./data/sales.csv", "importance": "medium"}]},
+                ensure_ascii=False)})
+            ver = await s.call_tool("verify_calculations", {})
+            chart = await s.call_tool("render_chart", {
+                "kind": "bar", "source": {"path": "data/sales.csv", "x": "카테고리", "y": "금액"},
+                "title": "카테고리별", "output": "artifacts/by_category"})
+            bad = await s.call_tool("render_chart", {"kind": "bar", "output": "artifacts/x"})
+            report = json.loads(texts(ver)[0])
+            out("analytics", {
+                "profile": [md.is_error, texts(md)[0]],
+                "verify": [ver.is_error, report["verified"], report["mismatched"], report["citations"]],
+                "chart": [chart.is_error, json.loads(texts(chart)[0])["artifacts"][0]["path"],
+                          [c.mime_type for c in chart.content if c.type == "image"]],
+                "bad_chart": [bad.is_error, json.loads(texts(bad)[0])["error"]["code"]],
+            })
+
 
 asyncio.run(main())

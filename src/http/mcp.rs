@@ -7,11 +7,12 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::executions::ExecutionResult;
-use crate::http::{workspace, AppState};
+use crate::http::{analytics, workspace, AppState};
 use crate::paths::RelPath;
 use crate::sessions::{ExecSpec, Session, Submitted};
 use crate::worker::protocol::Language;
 use base64::Engine as _;
+use dynexec_analytics_protocol::{ChartRequest, ProfileFormat, ProfileRequest, VerifyRequest};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
@@ -112,6 +113,33 @@ pub struct SessionArg {
     /// An existing session (e.g. one a REST client made); default: this MCP session's own.
     #[serde(default)]
     session_id: Option<String>,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct ProfileDataset {
+    /// An existing session; default: this MCP session's own.
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(flatten)]
+    request: ProfileRequest,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct VerifyCalculations {
+    /// An existing session; default: this MCP session's own.
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(flatten)]
+    request: VerifyRequest,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct RenderChart {
+    /// An existing session; default: this MCP session's own.
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(flatten)]
+    request: ChartRequest,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -385,6 +413,76 @@ impl Tools {
         let run = async { workspace::artifacts(&self.session(p.session_id).await?).await };
         match run.await {
             Ok(items) => CallToolResult::success(vec![json_text(&json!({ "artifacts": items }))]),
+            Err(e) => tool_error(e),
+        }
+    }
+
+    #[tool(
+        description = "Profile a data file of the workspace (CSV with its delimiter and encoding - UTF-8, BOM, CP949 - sniffed, Parquet, JSON/NDJSON, xlsx): per column its type, nulls, distinct values, min/max, mean, std, quartiles and most frequent values. format=markdown returns the same as a compact table."
+    )]
+    async fn profile_dataset(&self, Parameters(p): Parameters<ProfileDataset>) -> CallToolResult {
+        let mut request = p.request;
+        let markdown = request.format == ProfileFormat::Markdown;
+        let run = async {
+            let session = self.session(p.session_id).await?;
+            if !markdown {
+                request.format = ProfileFormat::Json;
+            }
+            analytics::profile(&session, request).await
+        };
+        match run.await {
+            Ok(profile) => match &profile.markdown {
+                Some(md) => CallToolResult::success(vec![ContentBlock::text(md.clone())]),
+                None => CallToolResult::success(vec![json_text(&profile)]),
+            },
+            Err(e) => tool_error(e),
+        }
+    }
+
+    #[tool(
+        description = "Recompute every calculation of artifacts/calculation_metadata.json from its source_file (its SQL `query` over table `data`, else its formula: SUM/AVG/COUNT/COUNT(DISTINCT)/MIN/MAX/MEDIAN/STD with WHERE and arithmetic) and write artifacts/citations.json as the Validator does. Returns verified/mismatched/unverifiable counts and a reason per calculation."
+    )]
+    async fn verify_calculations(
+        &self,
+        Parameters(p): Parameters<VerifyCalculations>,
+    ) -> CallToolResult {
+        let run = async {
+            let session = self.session(p.session_id).await?;
+            analytics::verify(&session, p.request).await
+        };
+        match run.await {
+            Ok(mut report) => {
+                // The citations are in the file; the agent needs the verdicts.
+                report.citations = json!({"written_to": report.output});
+                CallToolResult::success(vec![json_text(&report)])
+            }
+            Err(e) => tool_error(e),
+        }
+    }
+
+    #[tool(
+        description = "Draw a bar, line, pie, scatter or histogram chart (Korean text in NanumGothic) from a workspace file (source: path, x, y, agg, group, filter, sort, limit) or from given values (data: x, series), as PNG and/or SVG under `output`. Returns the artifacts, the plotted data, and the PNG as an image."
+    )]
+    async fn render_chart(&self, Parameters(p): Parameters<RenderChart>) -> CallToolResult {
+        let run = async {
+            let session = self.session(p.session_id).await?;
+            let result = analytics::chart(&session, p.request).await?;
+            Ok::<_, ApiError>((session, result))
+        };
+        match run.await {
+            Ok((session, result)) => {
+                let mut content = vec![json_text(&result)];
+                for a in result.artifacts.iter().filter(|a| a.mime == "image/png") {
+                    let Ok(rel) = RelPath::parse(&a.path) else {
+                        continue;
+                    };
+                    if let Ok(bytes) = workspace::read(&session, rel, INLINE_BYTES).await {
+                        let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+                        content.push(ContentBlock::image(data, "image/png"));
+                    }
+                }
+                CallToolResult::success(content)
+            }
             Err(e) => tool_error(e),
         }
     }

@@ -1,5 +1,6 @@
 //! The HTTP surface: one module per resource, assembled here.
 
+mod analytics;
 mod compat;
 mod download;
 mod extract;

@@ -2,7 +2,7 @@
 //! request/response types, built once at start. docs/openapi.json is a copy; a test fails when
 //! the two drift, and schemathesis runs against it in the test command.
 
-use super::v1::{artifacts, executions, files, sessions, transfers};
+use super::v1::{analytics, artifacts, executions, files, sessions, transfers};
 use super::workspace::{ArtifactEntry, FileEntry};
 use super::{compat, ops};
 use crate::executions::ExecutionResult;
@@ -123,6 +123,9 @@ pub struct EventList {
         transfers::export,
         transfers::import,
         transfers::zip,
+        analytics::profile,
+        analytics::verify,
+        analytics::charts,
         ops::info,
         ops::metrics,
         compat::health,

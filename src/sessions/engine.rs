@@ -14,6 +14,7 @@ pub struct Engine {
     pub zygote: Arc<Zygote>,
     pub host: Arc<Host>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub analytics: Arc<crate::analytics::Analytics>,
 }
 
 impl Engine {

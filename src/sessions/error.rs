@@ -18,6 +18,8 @@ pub enum SessionError {
     KeyReused,
     #[error(transparent)]
     Unavailable(#[from] WorkerError),
+    #[error(transparent)]
+    Analytics(#[from] crate::analytics::AnalyticsError),
 }
 
 pub type SessionResult<T> = Result<T, SessionError>;

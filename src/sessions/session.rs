@@ -6,7 +6,7 @@ use super::warm_pool;
 use crate::artifacts::{self, FileKey};
 use crate::executions::{self, ExecutionResult, Journal, Language, Outcome, RawRun, RunLimits};
 use crate::worker::protocol::Request;
-use crate::worker::{Stopper, Worker};
+use crate::worker::{Stopper, Worker, WorkerError};
 use dynexec_sandbox::Report;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
@@ -380,6 +380,61 @@ impl Session {
             span,
         ));
         Ok(Submitted::Started { journal, done: rx })
+    }
+
+    /// Runs an analytics request (profile, verify, charts) in a helper process of the session,
+    /// in its sandbox. It holds the worker like an execution does — refused with `Busy` while
+    /// one runs, waiting for the check after one — so the session's process sweeps never meet
+    /// the helper half-way and its files are not changing under it.
+    pub async fn analyze(
+        &self,
+        request: dynexec_analytics_protocol::Request,
+    ) -> SessionResult<dynexec_analytics_protocol::Reply> {
+        let slot = match self.worker.clone().try_lock_owned() {
+            Ok(slot) => slot,
+            Err(_) if self.checking.load(Ordering::SeqCst) => {
+                self.worker.clone().lock_owned().await
+            }
+            Err(_) => return Err(SessionError::Busy(self.id.clone())),
+        };
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(SessionError::NotFound(self.id.clone()));
+        }
+        self.touch();
+        let engine = &self.engine;
+        if let (None, Some(cg)) = (slot.as_ref(), self.stopper.cgroup.clone()) {
+            // The worker was lost and its groups removed: the helper joins them, so they exist.
+            tokio::task::spawn_blocking(move || cg.create())
+                .await
+                .map_err(WorkerError::from)?
+                .map_err(WorkerError::Cgroup)?;
+        }
+        let policy = crate::sandbox_policy::for_helper(
+            &engine.config,
+            &engine.host,
+            self.uid,
+            self.stopper.cgroup.as_ref(),
+            &self.workspace,
+        );
+        let reply = engine
+            .analytics
+            .run(
+                request,
+                policy,
+                &self.workspace,
+                engine.config.memory_limit_mb,
+            )
+            .await;
+        if let Ok(dynexec_analytics_protocol::Reply::Chart(c)) = &reply {
+            // Written by no execution.
+            let mut origins = self.origins.lock().unwrap();
+            for a in &c.artifacts {
+                origins.remove(&a.path);
+            }
+        }
+        drop(slot);
+        self.touch();
+        Ok(reply?)
     }
 
     /// Numbers a new execution and opens its journal (readable from now on).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -95,5 +96,45 @@ def test_the_async_client(server):
                 assert r.stdout == "async\n"
                 types = [ev.type async for ev in s.stream("print(1)\nprint(2)")]
                 assert types[-1] == "result" and "stdout" in types
+
+    asyncio.run(main())
+
+
+def test_profile_verify_and_chart(server, tmp_path):
+    src = tmp_path / "sales.csv"
+    src.write_text("날짜,카테고리,금액\n2024-01-01,과일,1000\n2024-01-02,채소,2500\n", encoding="utf-8")
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"calculations": [
+        {"id": "total", "value": 3500, "formula": "SUM(금액)", "source_file": "data/sales.csv", "importance": "high"},
+        {"id": "wrong", "value": 1, "formula": "COUNT(*)", "source_file": "data/sales.csv", "importance": "high"},
+    ]}, ensure_ascii=False), encoding="utf-8")
+    with dx.Client(server.base) as c, c.session() as s:
+        s.upload(src, "data/sales.csv")
+        s.upload(meta, "artifacts/calculation_metadata.json")
+        p = s.profile("data/sales.csv", format="markdown")
+        assert p["rows"] == 2 and [col["dtype"] for col in p["columns"]] == ["date", "string", "int"]
+        assert "2 rows × 3 columns" in p["markdown"]
+        v = s.verify()
+        assert (v["verified"], v["mismatched"]) == (1, 1)
+        assert v["output"] == "artifacts/citations.json"
+        ch = s.chart("bar", "artifacts/sales", source={"path": "data/sales.csv", "x": "카테고리", "y": "금액"},
+                     title="매출", formats=["png", "svg"])
+        assert [a["path"] for a in ch["artifacts"]] == ["artifacts/sales.png", "artifacts/sales.svg"]
+        assert ch["data"]["x"] == ["과일", "채소"]
+        assert {a["path"] for a in s.artifacts()} >= {"artifacts/sales.png", "artifacts/citations.json"}
+        with pytest.raises(dx.BadRequest):
+            s.chart("bar", "artifacts/x")
+        with pytest.raises(dx.NotFound):
+            s.profile("data/none.csv")
+
+    async def main() -> None:
+        async with dx.AsyncClient(server.base) as c:
+            s = await c.session()
+            async with s:
+                (await c.request("PUT", f"/v1/sessions/{s.id}/files/data/sales.csv", content=src.read_bytes()))
+                p = await s.profile("data/sales.csv")
+                assert p["rows"] == 2
+                ch = await s.chart("pie", "artifacts/pie", data={"x": ["a", "b"], "series": [{"name": "n", "y": [1, 2]}]})
+                assert ch["artifacts"][0]["mime"] == "image/png"
 
     asyncio.run(main())

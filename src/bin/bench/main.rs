@@ -16,7 +16,8 @@ mod transfers;
 struct Server {
     child: Child,
     base: String,
-    _root: PathBuf,
+    /// The server's workspaces and store: removed with it (a run left GiBs in /tmp before).
+    root: PathBuf,
 }
 
 impl Drop for Server {
@@ -24,6 +25,7 @@ impl Drop for Server {
         // SAFETY: signals our own child process.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
@@ -100,11 +102,7 @@ fn start_env(tag: &str, uid_base: u32, extra: &[&str], env: &[(&str, &str)]) -> 
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Server {
-        child,
-        base,
-        _root: root,
-    }
+    Server { child, base, root }
 }
 
 /// A program of the test tools' venv (installed by `make bench`).

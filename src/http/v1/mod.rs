@@ -1,5 +1,6 @@
 //! The v1 API: many sessions per instance, executions, files and artifacts.
 
+pub(super) mod analytics;
 pub(super) mod artifacts;
 pub(super) mod executions;
 pub(super) mod files;
@@ -41,6 +42,9 @@ pub fn routes() -> Router<AppState> {
                 .delete(files::remove),
         )
         .route("/v1/sessions/{id}/artifacts", get(artifacts::list))
+        .route("/v1/sessions/{id}/profile", post(analytics::profile))
+        .route("/v1/sessions/{id}/verify", post(analytics::verify))
+        .route("/v1/sessions/{id}/charts", post(analytics::charts))
         .route("/v1/sessions/{id}/artifacts.zip", get(transfers::zip))
         .route("/v1/sessions/{id}/export", post(transfers::export))
         .route("/v1/sessions/{id}/import", post(transfers::import))

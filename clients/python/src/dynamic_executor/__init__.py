@@ -2,6 +2,7 @@
 
 from .client import AsyncClient, AsyncSession, Client, Session
 from .errors import (
+    AnalysisLimit,
     BadRequest,
     ConnectionLost,
     ExecutorError,
@@ -16,6 +17,7 @@ from .errors import (
 from .models import Event, ExecError, Execution
 
 __all__ = [
+    "AnalysisLimit",
     "AsyncClient",
     "AsyncSession",
     "BadRequest",

@@ -40,6 +40,31 @@ def _exec_body(code: str, language: str, timeout: Optional[float]) -> Dict[str, 
     return body
 
 
+def _chart_body(
+    kind: str,
+    output: str,
+    source: Optional[Dict[str, Any]],
+    data: Optional[Dict[str, Any]],
+    **options: Any,
+) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"kind": kind, "output": output}
+    if source is not None:
+        body["source"] = source
+    if data is not None:
+        body["data"] = data
+    body.update({k: v for k, v in options.items() if v is not None})
+    if "formats" in body:
+        body["formats"] = list(body["formats"])
+    return body
+
+
+def _verify_body(metadata: str, output: Optional[str], tolerance: float) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"metadata": metadata, "tolerance": tolerance}
+    if output is not None:
+        body["output"] = output
+    return body
+
+
 def _quote_path(path: str) -> str:
     """A workspace path as URL segments. Each is percent-encoded, and ``.``/``..`` too: a URL
     library would fold them away and send a different path; the server must see (and refuse)
@@ -175,6 +200,42 @@ class Session:
     def artifacts(self) -> List[Dict[str, Any]]:
         return self.client.request("GET", self._path("/artifacts")).json()["artifacts"]
 
+    def profile(self, path: str, format: str = "json", top: int = 5) -> Dict[str, Any]:
+        """A data file's profile: per column type, nulls, distinct, range, moments, quartiles,
+        most frequent values (``format="markdown"`` adds a compact table as ``markdown``)."""
+        body = {"path": path, "format": format, "top": top}
+        return self.client.request("POST", self._path("/profile"), json=body).json()
+
+    def verify(
+        self,
+        metadata: str = "artifacts/calculation_metadata.json",
+        output: Optional[str] = None,
+        tolerance: float = 0.01,
+    ) -> Dict[str, Any]:
+        """Recomputes every calculation of the metadata file; writes citations.json."""
+        body = _verify_body(metadata, output, tolerance)
+        return self.client.request("POST", self._path("/verify"), json=body).json()
+
+    def chart(
+        self,
+        kind: str,
+        output: str,
+        *,
+        source: Optional[Dict[str, Any]] = None,
+        data: Optional[Dict[str, Any]] = None,
+        title: str = "",
+        x_label: str = "",
+        y_label: str = "",
+        formats: "tuple[str, ...] | list[str]" = ("png",),
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        """Draws a bar/line/pie/scatter/histogram chart from a file (``source``) or values
+        (``data``) to ``output``.png/.svg; returns the artifacts and the plotted data."""
+        body = _chart_body(kind, output, source, data, title=title, x_label=x_label,
+                           y_label=y_label, formats=formats, width=width, height=height)
+        return self.client.request("POST", self._path("/charts"), json=body).json()
+
     def delete(self) -> None:
         try:
             self.client.request("DELETE", self._path())
@@ -232,6 +293,9 @@ class AsyncSession:
         if not self.keep:
             await self.delete()
 
+    def _path(self, rest: str = "") -> str:
+        return f"/v1/sessions/{self.id}{rest}"
+
     async def run(self, code: str, language: str = "python", timeout: Optional[float] = None) -> Execution:
         r = await self.client.request(
             "POST",
@@ -256,6 +320,37 @@ class AsyncSession:
                     yield ev
                     if ev.type == "result":
                         return
+
+    async def profile(self, path: str, format: str = "json", top: int = 5) -> Dict[str, Any]:
+        body = {"path": path, "format": format, "top": top}
+        return (await self.client.request("POST", self._path("/profile"), json=body)).json()
+
+    async def verify(
+        self,
+        metadata: str = "artifacts/calculation_metadata.json",
+        output: Optional[str] = None,
+        tolerance: float = 0.01,
+    ) -> Dict[str, Any]:
+        body = _verify_body(metadata, output, tolerance)
+        return (await self.client.request("POST", self._path("/verify"), json=body)).json()
+
+    async def chart(
+        self,
+        kind: str,
+        output: str,
+        *,
+        source: Optional[Dict[str, Any]] = None,
+        data: Optional[Dict[str, Any]] = None,
+        title: str = "",
+        x_label: str = "",
+        y_label: str = "",
+        formats: "tuple[str, ...] | list[str]" = ("png",),
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        body = _chart_body(kind, output, source, data, title=title, x_label=x_label,
+                           y_label=y_label, formats=formats, width=width, height=height)
+        return (await self.client.request("POST", self._path("/charts"), json=body)).json()
 
     async def delete(self) -> None:
         try:

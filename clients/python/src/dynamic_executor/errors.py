@@ -49,6 +49,11 @@ class ConnectionLost(ExecutorError):
     """The connection failed and the retries were used up."""
 
 
+class AnalysisLimit(ExecutorError):
+    """An analysis (profile, verify, charts) ran out of the session's memory (``oom``) or time
+    (``timeout``); the session is unharmed."""
+
+
 _BY_CODE = {
     "session_not_found": SessionNotFound,
     "execution_not_found": NotFound,
@@ -67,6 +72,9 @@ _BY_CODE = {
     "too_many_sessions": Unavailable,
     "unavailable": Unavailable,
     "draining": Unavailable,
+    "font_unavailable": Unavailable,
+    "oom": AnalysisLimit,
+    "timeout": AnalysisLimit,
 }
 
 
