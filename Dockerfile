@@ -11,9 +11,11 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY sandbox ./sandbox
 COPY healthcheck ./healthcheck
+COPY analytics ./analytics
 RUN cargo build --release --locked --workspace --bins --lib \
  && mkdir -p /out \
- && cp target/release/dynamic-executor target/release/healthcheck target/release/libdynexec_sandbox.so /out/
+ && cp target/release/dynamic-executor target/release/dynamic-executor-analytics \
+       target/release/healthcheck target/release/libdynexec_sandbox.so /out/
 
 FROM scratch AS prebuilt
 COPY .image/bin/ /out/
@@ -50,7 +52,7 @@ RUN mkdir -p "$EXECUTOR_MPL_CACHE_DIR" \
 RUN find / -xdev -type d -perm -0002 \
       -not -path /tmp -not -path /var/tmp -not -path /run/lock -not -path /dev/shm \
       -exec chmod o-w {} +
-# The sandbox library sits beside the binary, where the server looks for it.
+# The sandbox library and the analytics helper sit beside the binary, where the server looks.
 COPY --from=binaries /out/ /usr/local/bin/
 COPY sandbox/python /opt/dynamic-executor/sandbox
 ENV EXECUTOR_PYTHON=/opt/dynamic-executor/venv/bin/python3 \

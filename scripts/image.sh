@@ -62,8 +62,8 @@ binaries_from_host() {
   echo "image: $rust cannot be pulled; building the binaries on this host" >&2
   cargo build --quiet --release --locked --workspace --bins --lib
   rm -rf .image/bin && mkdir -p .image/bin
-  cp "$CARGO_TARGET_DIR/release/dynamic-executor" "$CARGO_TARGET_DIR/release/healthcheck" \
-    "$CARGO_TARGET_DIR/release/libdynexec_sandbox.so" .image/bin/
+  cp "$CARGO_TARGET_DIR/release/dynamic-executor" "$CARGO_TARGET_DIR/release/dynamic-executor-analytics" \
+    "$CARGO_TARGET_DIR/release/healthcheck" "$CARGO_TARGET_DIR/release/libdynexec_sandbox.so" .image/bin/
 }
 
 have "$base" || pull "$base" || base_from_debootstrap

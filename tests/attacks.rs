@@ -124,6 +124,44 @@ fn read_another_sessions_file_by_path() {
     );
 }
 
+/// The analytics helper parses files as the attacker's session: another session's file is out
+/// of its reach by path, by symlink and by SQL's own file reader.
+#[test]
+fn read_another_sessions_file_through_the_analytics_helper() {
+    let a = Arena::new();
+    a.s.run_ok(
+        &a.canary,
+        "open('data/secret.csv','w').write('secret\\ncanary-secret-42\\n')",
+    );
+    let ws = a.workspace(&a.canary);
+    a.s.run_ok(
+        &a.attacker,
+        &format!("import os\nos.makedirs('data', exist_ok=True)\nos.symlink('{ws}/data/secret.csv', 'data/theirs.csv')\nopen('data/mine.csv','w').write('a\\n1\\n')"),
+    );
+    let post = |what: &str, body: Value| {
+        let r =
+            a.s.post_json(&format!("/v1/sessions/{}/{what}", a.attacker), &body);
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    for path in [format!("{ws}/data/secret.csv"), "data/theirs.csv".into()] {
+        let (status, body) = post("profile", json!({"path": path, "top": 5}));
+        assert!((400..500).contains(&status), "{path}: {status} {body}");
+        assert!(!body.contains("canary-secret-42"), "{body}");
+    }
+    let meta = json!({"calculations": [{"id": "steal", "value": 1, "source_file": "data/mine.csv",
+        "query": format!("SELECT COUNT(*) FROM read_csv('{ws}/data/secret.csv')")}]});
+    a.s.put_file(
+        &a.attacker,
+        "artifacts/calculation_metadata.json",
+        meta.to_string().into_bytes(),
+    );
+    let (status, body) = post("verify", json!({"output": ""}));
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["results"][0]["status"], "unverifiable", "{v:#}");
+    assert!(v["results"][0]["actual"].is_null(), "{v:#}");
+}
+
 #[test]
 fn read_another_session_through_proc_cwd() {
     let a = Arena::new();

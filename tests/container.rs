@@ -60,6 +60,37 @@ fn the_image_serves_an_analysis_under_fargate_confinement() {
     assert_eq!(png.status(), 200);
     assert!(png.bytes().unwrap().starts_with(b"\x89PNG"));
 
+    // The native analytics: the helper is in the image, enters the session's sandbox under
+    // Docker's seccomp and capabilities, and finds NanumGothic on the read-only root.
+    let p = c.post_json(
+        &format!("/v1/sessions/{sid}/profile"),
+        &json!({"path": "data/sales.csv"}),
+    );
+    assert_eq!(p.status(), 200);
+    let p: Value = p.json().unwrap();
+    assert_eq!(
+        (p["rows"].as_u64(), p["columns"][0]["dtype"].as_str()),
+        (Some(2726), Some("date"))
+    );
+    let meta = json!({"calculations": [{"id": "t", "value": synth.total, "formula": "SUM(금액)",
+        "source_file": "./data/sales.csv", "importance": "high"}]});
+    c.put_file(
+        &sid,
+        "artifacts/calculation_metadata.json",
+        meta.to_string().into_bytes(),
+    );
+    let v: Value = c
+        .post_json(&format!("/v1/sessions/{sid}/verify"), &json!({}))
+        .json()
+        .unwrap();
+    assert_eq!(v["verified"], 1, "{v:#}");
+    let chart = c.post_json(
+        &format!("/v1/sessions/{sid}/charts"),
+        &json!({"kind": "bar", "source": {"path": "data/sales.csv", "x": "카테고리", "y": "금액"},
+            "title": "카테고리별 매출", "output": "artifacts/native"}),
+    );
+    assert_eq!(chart.status(), 200, "{}", chart.text().unwrap_or_default());
+
     // The real seed (third-party data, only beside the project's own clone).
     if let Some(real) = data::real_fresh_food() {
         let sid = c.create_session();

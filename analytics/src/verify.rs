@@ -122,21 +122,11 @@ fn check_all(calcs: &[Map<String, Value>], root: &Root, tolerance: f64) -> Vec<C
         };
         run_batch(&loaded.df, &mut jobs, &idx);
     }
-    for j in jobs.iter_mut().flatten() {
-        if let (
-            file,
-            Job {
-                plan: Plan::Sql(q),
-                outcome: None,
-            },
-        ) = j
-        {
-            let df = &files
-                .get(file.as_str())
-                .and_then(|f| f.as_ref().ok())
-                .map(|l| l.df.clone());
-            j.1.outcome = Some(match df {
-                Some(df) => sql(df.clone(), q),
+    for (file, job) in jobs.iter_mut().flatten() {
+        if let Plan::Sql(q) = &job.plan {
+            let df = files.get(file.as_str()).and_then(|f| f.as_ref().ok());
+            job.outcome = Some(match df {
+                Some(loaded) => sql(loaded.df.clone(), q),
                 None => Err("source file not loaded".into()),
             });
         }
@@ -204,11 +194,7 @@ fn plan(
         (false, None) => {
             return Err(format!(
                 "the formula names no column of the file (columns: {})",
-                schema
-                    .iter_names()
-                    .map(|n| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                formula::eval::names(schema)
             ))
         }
     };

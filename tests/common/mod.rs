@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod calcs;
 pub mod container;
 pub mod data;
 pub mod haproxy;

@@ -18,11 +18,7 @@ fn column(schema: &Schema, name: &str, role: &str) -> Result<String> {
     formula::eval::resolve(schema, name).ok_or_else(|| {
         bad(format!(
             "{role} column `{name}` is not in the file (columns: {})",
-            schema
-                .iter_names()
-                .map(|n| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            formula::eval::names(schema)
         ))
     })
 }

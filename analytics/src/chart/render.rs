@@ -4,6 +4,7 @@
 
 use crate::values::{text, thousands};
 use dynexec_analytics_protocol::{ChartData, ChartKind, ChartRequest};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -221,17 +222,7 @@ fn categorical<DB: DrawingBackend>(
             Rectangle::new([(x, y - 5), (x + 12, y + 5)], legend_color.filled())
         });
     }
-    if data.series.len() > 1 {
-        chart
-            .configure_series_labels()
-            .label_font((FAMILY, TICK_PX))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(err)?;
-    }
-    Ok(())
+    legend(&mut chart, data)
 }
 
 fn scatter<DB: DrawingBackend>(
@@ -279,12 +270,21 @@ fn scatter<DB: DrawingBackend>(
             .label(s.name.as_str())
             .legend(move |(x, y)| Circle::new((x + 6, y), 4, color.filled()));
     }
+    legend(&mut chart, data)
+}
+
+/// The series' names in a box at the upper right, when there is more than one series.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    data: &ChartData,
+) -> Result<(), String> {
     if data.series.len() > 1 {
         chart
             .configure_series_labels()
             .label_font((FAMILY, TICK_PX))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
+            .position(SeriesLabelPosition::UpperRight)
             .draw()
             .map_err(err)?;
     }

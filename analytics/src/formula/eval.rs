@@ -18,6 +18,15 @@ pub fn resolve(schema: &Schema, name: &str) -> Option<String> {
         .map(|n| n.to_string())
 }
 
+/// The file's columns, for messages that name a missing one.
+pub fn names(schema: &Schema) -> String {
+    schema
+        .iter_names()
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn dtype<'a>(schema: &'a Schema, name: &str) -> Result<&'a DataType, String> {
     schema
         .get(name)

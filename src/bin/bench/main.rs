@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod analytics;
 mod container;
 mod otlp;
 mod transfers;
@@ -508,6 +509,10 @@ fn main() {
         println!("\nworst /health probe under load: {max:.2} ms");
         return;
     }
+    if std::env::args().any(|a| a == "--analytics") {
+        analytics::run(n(50));
+        return;
+    }
     if std::env::args().any(|a| a == "--container") {
         container::run(quick);
         return;
@@ -763,4 +768,5 @@ fn main() {
     transfers::run(quick);
     println!();
     otlp::run(quick);
+    analytics::run(n(50));
 }
