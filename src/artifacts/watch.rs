@@ -76,6 +76,17 @@ impl Tracker {
         self.broken
     }
 
+    /// True when no event is queued (one `poll` with a zero timeout, no read): `reset` and
+    /// `take` then only clear or hand over the set, so the caller may do them on an async
+    /// thread instead of hopping to the blocking pool (an execution that writes nothing under
+    /// `artifacts/`, most of them, is the common case).
+    pub fn is_quiet(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let mut fds = [PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
+    }
+
     fn drain(&mut self) {
         let mut buf = [0u8; 64 << 10];
         loop {
@@ -181,8 +192,11 @@ mod tests {
         std::fs::create_dir_all(root.join("old")).unwrap();
         std::fs::write(root.join("old/before.txt"), b"x").unwrap();
         let mut t = Tracker::start(&root).unwrap();
+        assert!(t.is_quiet());
         std::fs::write(root.join("uploaded.txt"), b"u").unwrap();
+        assert!(!t.is_quiet(), "a write is queued at once");
         t.reset();
+        assert!(t.is_quiet());
         std::fs::write(root.join("a.png"), b"p").unwrap();
         std::fs::write(root.join("old/b.txt"), b"b").unwrap();
         std::fs::create_dir_all(root.join("new/deep")).unwrap();
@@ -193,6 +207,9 @@ mod tests {
         );
         std::fs::write(root.join("new/deep/d.csv"), b"d").unwrap();
         assert_eq!(t.take().unwrap(), vec!["new/deep/d.csv"]);
+        assert_eq!(t.take().unwrap(), Vec::<String>::new());
+        std::fs::create_dir(root.join("empty")).unwrap();
+        assert!(!t.is_quiet(), "a new directory is an event too");
         assert_eq!(t.take().unwrap(), Vec::<String>::new());
         std::fs::rename(&root, dir.path().join("moved")).unwrap();
         assert!(t.take().is_none());

@@ -167,6 +167,21 @@ pub struct Executed {
     pub stderr: String,
 }
 
+/// Runs `f` on the session's artifact tracker when it is working and nothing is queued on it
+/// (so `f` reads no directory); false, `f` not run, otherwise.
+fn quiet_tracker(
+    tracker: &std::sync::Mutex<Option<artifacts::watch::Tracker>>,
+    f: impl FnOnce(&mut artifacts::watch::Tracker),
+) -> bool {
+    match tracker.lock().unwrap().as_mut() {
+        Some(t) if !t.is_broken() && t.is_quiet() => {
+            f(t);
+            true
+        }
+        _ => false,
+    }
+}
+
 impl Session {
     pub fn new(
         id: String,
@@ -601,21 +616,27 @@ impl Session {
         let (ws, tracker) = (self.workspace.clone(), self.tracker.clone());
         // With a working tracker nothing is walked: it is reset (uploads since the last
         // execution are not this one's) and read after the run. Without one: a snapshot.
-        let before = tokio::task::spawn_blocking(move || {
-            let mut t = tracker.lock().unwrap();
-            if t.as_ref().is_none_or(|t| t.is_broken()) {
-                *t = artifacts::watch::Tracker::start(&ws.join(artifacts::ARTIFACTS_DIR));
-            }
-            match t.as_mut() {
-                Some(t) => {
-                    t.reset();
-                    None
+        // A quiet tracker (nothing queued) is reset here; anything else may read or walk
+        // directories, on the blocking pool.
+        let before = if quiet_tracker(&tracker, |t| t.reset()) {
+            None
+        } else {
+            tokio::task::spawn_blocking(move || {
+                let mut t = tracker.lock().unwrap();
+                if t.as_ref().is_none_or(|t| t.is_broken()) {
+                    *t = artifacts::watch::Tracker::start(&ws.join(artifacts::ARTIFACTS_DIR));
                 }
-                None => Some(artifacts::snapshot(&ws)),
-            }
-        })
-        .await
-        .unwrap_or_default();
+                match t.as_mut() {
+                    Some(t) => {
+                        t.reset();
+                        None
+                    }
+                    None => Some(artifacts::snapshot(&ws)),
+                }
+            })
+            .await
+            .unwrap_or_default()
+        };
         let started = SystemTime::now();
         let t0 = Instant::now();
         let ExecSpec {
@@ -645,16 +666,30 @@ impl Session {
             self.stopper.kill_children(worker.pid).await;
         }
         let (ws, tracker) = (self.workspace.clone(), self.tracker.clone());
-        let produced = tokio::task::spawn_blocking(move || match before {
-            Some(before) => artifacts::changed(&before, &artifacts::snapshot(&ws)),
-            None => match tracker.lock().unwrap().as_mut().and_then(|t| t.take()) {
-                Some(written) => artifacts::existing(&ws, written),
-                // It lost track during the run (a full queue, `artifacts/` replaced).
-                None => artifacts::modified_since(&ws, started),
-            },
-        })
-        .await
-        .unwrap_or_default();
+        // Nothing queued after the run: what the tracker holds is all that was written under
+        // artifacts/ (nothing, most of the time: then no hop at all).
+        let mut taken = None;
+        if before.is_none() {
+            quiet_tracker(&tracker, |t| taken = t.take());
+        }
+        let produced = if taken.as_ref().is_some_and(Vec::is_empty) {
+            vec![]
+        } else if let Some(written) = taken {
+            tokio::task::spawn_blocking(move || artifacts::existing(&ws, written))
+                .await
+                .unwrap_or_default()
+        } else {
+            tokio::task::spawn_blocking(move || match before {
+                Some(before) => artifacts::changed(&before, &artifacts::snapshot(&ws)),
+                None => match tracker.lock().unwrap().as_mut().and_then(|t| t.take()) {
+                    Some(written) => artifacts::existing(&ws, written),
+                    // It lost track during the run (a full queue, `artifacts/` replaced).
+                    None => artifacts::modified_since(&ws, started),
+                },
+            })
+            .await
+            .unwrap_or_default()
+        };
         Ok(self.record(Recorded {
             id,
             language,
