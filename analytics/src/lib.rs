@@ -5,6 +5,7 @@
 
 pub mod chart;
 pub mod citations;
+pub mod dates;
 pub mod error;
 pub mod expected;
 pub mod formula;

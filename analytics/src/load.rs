@@ -59,7 +59,7 @@ pub fn load(path: &Path, shown: &str) -> Result<Loaded> {
                 .finish()
                 .map_err(context)?;
             Ok(Loaded {
-                df,
+                df: crate::dates::recognise(df)?,
                 file_type: if lines { "ndjson" } else { "json" },
                 encoding: Some(encoding),
                 delimiter: None,
@@ -96,7 +96,7 @@ fn csv(path: &Path, shown: &str, tabs: bool) -> Result<Loaded> {
         CsvReadOptions::default()
             .with_has_header(true)
             .with_infer_schema_length(Some(INFER_ROWS))
-            .map_parse_options(move |o| o.with_separator(delimiter).with_try_parse_dates(true))
+            .map_parse_options(move |o| o.with_separator(delimiter))
     };
     let malformed = |e: PolarsError| bad(format!("`{shown}` is not a well-formed CSV: {e}"));
     let (df, encoding, delimiter) = if utf8 {
@@ -120,7 +120,7 @@ fn csv(path: &Path, shown: &str, tabs: bool) -> Result<Loaded> {
         (df, encoding, delimiter)
     };
     Ok(Loaded {
-        df,
+        df: crate::dates::recognise(df)?,
         file_type: "csv",
         encoding: Some(encoding),
         delimiter: Some(delimiter as char),
