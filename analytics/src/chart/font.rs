@@ -81,11 +81,17 @@ pub fn register(path: Option<&str>) -> Result<()> {
             })?
         }
     };
-    let bytes = std::fs::read(&path).map_err(|e| {
+    let unavailable = |e: std::io::Error| {
         AnalyticsError::FontUnavailable(format!("the chart font `{}`: {e}", path.display()))
-    })?;
-    // The font lives as long as the (short-lived) process: leaked once, on purpose.
-    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    };
+    let file = std::fs::File::open(&path).map_err(unavailable)?;
+    // Mapped, not read: a chart touches the few glyph tables it draws, not the 4.7 MB a read
+    // copied (2.5 ms of a 25 ms chart).
+    // SAFETY: a font is a system file the session cannot write (Landlock keeps system paths
+    // read-only, and its uid owns nothing there); the mapping is private and read-only, and
+    // lives, leaked on purpose, as long as this short-lived process.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(unavailable)?;
+    let bytes: &'static [u8] = Box::leak(Box::new(map));
     for style in [
         plotters::style::FontStyle::Normal,
         plotters::style::FontStyle::Bold,
