@@ -505,6 +505,11 @@ fn charts_from_a_file_and_from_values() {
         .map(|v| v.as_f64().unwrap())
         .sum();
     assert_eq!(counted, 2726.0);
+    let first = hist["data"]["x"][0].as_str().unwrap();
+    assert!(
+        first.contains('–') && first.contains(',') && !first.contains('.'),
+        "bin labels with thousands separators, rounded to the bin width: {first}"
+    );
     let pie = ok(
         &s,
         &sid,

@@ -222,6 +222,19 @@ fn scatter(lf: LazyFrame, schema: &Schema, x: &str, src: &ChartSource) -> Result
     })
 }
 
+/// `"1,800–50,892"`: a bin's edges with thousands separators, rounded to what the bin width
+/// can tell apart (no decimals for bins of 10 or wider, up to 6 for narrow ones).
+fn bin_label(a: f64, b: f64, width: f64) -> String {
+    let decimals = if width >= 10.0 {
+        0
+    } else {
+        ((-width.log10()).ceil() as i32 + 1).clamp(0, 6)
+    };
+    let scale = 10f64.powi(decimals);
+    let edge = |v: f64| crate::values::thousands((v * scale).round() / scale);
+    format!("{}–{}", edge(a), edge(b))
+}
+
 /// Equal-width bins over the column's range (Sturges' rule unless `bins`); x holds each bin's
 /// `[lower, upper)` edges as `"lo–hi"` labels.
 fn histogram(lf: LazyFrame, x: &str, bins: Option<usize>) -> Result<ChartData> {
@@ -254,11 +267,7 @@ fn histogram(lf: LazyFrame, x: &str, bins: Option<usize>) -> Result<ChartData> {
         x: (0..n)
             .map(|i| {
                 let a = lo + width * i as f64;
-                Value::String(format!(
-                    "{}–{}",
-                    crate::values::trim_float(a),
-                    crate::values::trim_float(a + width)
-                ))
+                Value::String(bin_label(a, a + width, width))
             })
             .collect(),
         series: vec![Series {
@@ -266,4 +275,17 @@ fn histogram(lf: LazyFrame, x: &str, bins: Option<usize>) -> Result<ChartData> {
             y: counts.into_iter().map(Some).collect(),
         }],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bin_label;
+
+    #[test]
+    fn bin_labels_are_readable() {
+        assert_eq!(bin_label(1800.0, 50892.307, 49092.307), "1,800–50,892");
+        assert_eq!(bin_label(0.1, 0.45, 0.35), "0.1–0.45");
+        assert_eq!(bin_label(-12.5, 12.5, 25.0), "-13–13");
+        assert_eq!(bin_label(2.0, 3.25, 1.25), "2–3.3");
+    }
 }

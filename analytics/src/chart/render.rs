@@ -170,6 +170,9 @@ fn categorical<DB: DrawingBackend>(
             .get(k as usize)
             .map(String::as_str)
             .unwrap_or_default();
+        // A label near an edge is moved inside the picture rather than cut by it.
+        let half = (text_width(label, TICK_PX) / 2) as i32;
+        let px = px.min(w as i32 - half - 2).max(half + 2);
         root.draw(&Text::new(label, (px, py + 6), tick.clone()))
             .map_err(err)?;
     }
