@@ -311,3 +311,16 @@ fn events_keep_the_order_of_output() {
     );
     assert_eq!(ev["events"][0]["seq"], 0);
 }
+
+/// The request is queued in the stopped worker's socket before the worker is continued; one
+/// larger than the socket buffer is finished after, so it still arrives whole.
+#[test]
+fn code_larger_than_the_socket_buffer_reaches_a_stopped_worker() {
+    let s = Server::start();
+    let sid = s.create_session();
+    // after this the worker is stopped until the next request
+    s.run_ok(&sid, "print(0)");
+    let code = format!("s = '{}'\nprint(len(s))", "x".repeat(4 << 20));
+    assert_eq!(s.run_ok(&sid, &code).trim(), (4 << 20).to_string());
+    s.run_ok(&sid, "print('next')");
+}

@@ -271,3 +271,52 @@ fn shutdown_stops_sessions_but_keeps_their_files() {
         );
     }
 }
+
+/// Voluntary plus involuntary context switches of a process so far.
+fn context_switches(pid: i64) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("ctxt_switches:"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn parent_of(pid: i32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat.rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A session's worker is stopped after each execution and continued before the next. Its
+/// parent — the PID namespace's relay, or the zygote where there is no PID namespace — must
+/// not be woken by each of those (it was, twice per execution, on the critical path's cores).
+#[test]
+fn stopping_and_continuing_a_worker_does_not_wake_its_parent() {
+    for args in [
+        &["--private-pid", "true"][..],
+        &["--private-pid", "false"][..],
+    ] {
+        let s = Server::start_with(args, &[]);
+        let sid = s.create_session();
+        s.run_ok(&sid, "print(0)");
+        let parent = parent_of(s.worker_pid(&sid));
+        // the warm pool's refill (the zygote forks) settles first
+        std::thread::sleep(Duration::from_millis(500));
+        let before = context_switches(parent);
+        for _ in 0..40 {
+            s.run_ok(&sid, "print(1)");
+        }
+        let woken = context_switches(parent) - before;
+        assert!(
+            woken < 10,
+            "{args:?}: the worker's parent {parent} was woken {woken} times in 40 executions"
+        );
+    }
+}

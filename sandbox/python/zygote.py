@@ -115,6 +115,8 @@ def main():
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+    # Only exits wake the loop: workers are stopped and continued around every execution.
+    lib.dynexec_sigchld_exits_only()
     send(ctrl, ev="ready", pid=os.getpid(), python=sys.version.split()[0], preloaded=loaded, missing=missing)
 
     while True:

@@ -45,3 +45,23 @@ pub unsafe extern "C" fn dynexec_sandbox_enter(
         }
     }
 }
+
+/// Keeps this process's SIGCHLD handler but asks for it only when a child exits, not when one
+/// is stopped or continued (`SA_NOCLDSTOP`). The zygote's workers are stopped and continued
+/// around every execution (where no PID namespace puts a relay between them, the zygote is
+/// their parent), and each would wake the zygote for nothing. Python's `signal` module cannot
+/// set the flag. Returns 0, or -1 with errno set.
+#[no_mangle]
+pub extern "C" fn dynexec_sigchld_exits_only() -> i32 {
+    // Raw sigaction: reading the current action without replacing it has no nix wrapper.
+    // SAFETY: `act` is a zeroed sigaction the kernel fills in, then passed back with one flag
+    // added; no pointer outlives the calls.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut act) != 0 {
+            return -1;
+        }
+        act.sa_flags |= libc::SA_NOCLDSTOP;
+        libc::sigaction(libc::SIGCHLD, &act, std::ptr::null_mut())
+    }
+}

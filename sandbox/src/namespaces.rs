@@ -96,6 +96,22 @@ fn become_pid_one() -> Result<(), SandboxError> {
         unsafe {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+            // Woken only by the worker's exit: a waitpid() waiter is also woken each time the
+            // worker is stopped or continued (twice per execution, see the server's
+            // `pause_and_check`), a pidfd polls readable only once it has exited. Without
+            // pidfds (Linux < 5.3) the waitpid below does the waiting.
+            let pidfd = libc::syscall(libc::SYS_pidfd_open, child, 0) as libc::c_int;
+            if pidfd >= 0 {
+                let mut p = libc::pollfd {
+                    fd: pidfd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                while libc::poll(&mut p, 1, -1) < 0
+                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+                {
+                }
+            }
             let mut status = 0;
             loop {
                 let r = libc::waitpid(child, &mut status, 0);

@@ -84,7 +84,11 @@ pub async fn run(
     };
     let cgroup = stopper.cgroup.as_ref();
     let ooms_before = oom_kills(cgroup);
-    if worker.chan.send(msg).await.is_err() {
+    // The worker is stopped between executions (see `Session::pause_and_check`): the request
+    // is queued before it is continued.
+    let pid = worker.pid;
+    let resume = || crate::os::procs::signal(pid, libc::SIGCONT);
+    if worker.chan.send_resuming(msg, resume).await.is_err() {
         worker.chan.lost = true;
         raw.error = Some(lost_error());
         return raw;
@@ -93,8 +97,6 @@ pub async fn run(
     let mut reason: Option<Outcome> = None;
     let mut deadline = Instant::now() + limits.timeout;
     let (mut out_open, mut err_open) = (true, true);
-    let mut obuf = vec![0u8; 64 << 10];
-    let mut ebuf = vec![0u8; 64 << 10];
     let mut result: Option<ResultMessage> = None;
     let (mut ocarry, mut ecarry) = (Utf8Carry::default(), Utf8Carry::default());
     // First measured one period in: short executions never pay for a walk of the workspace.
@@ -109,15 +111,15 @@ pub async fn run(
                 Some(Event::Artifact { path, .. }) => journal.push(ExecEvent::Artifact { path }),
                 Some(_) => {}
             },
-            r = worker.stdout.read(&mut obuf), if out_open => match r {
+            r = worker.stdout.read(&mut worker.stdout_buf), if out_open => match r {
                 Ok(n) if n > 0 => {
-                    if !take_chunk(&mut raw.stdout, journal, &mut ocarry, &obuf[..n], true) { stop_for = Some(Outcome::OutputLimit); }
+                    if !take_chunk(&mut raw.stdout, journal, &mut ocarry, &worker.stdout_buf[..n], true) { stop_for = Some(Outcome::OutputLimit); }
                 }
                 _ => out_open = false,
             },
-            r = worker.stderr.read(&mut ebuf), if err_open => match r {
+            r = worker.stderr.read(&mut worker.stderr_buf), if err_open => match r {
                 Ok(n) if n > 0 => {
-                    if !take_chunk(&mut raw.stderr, journal, &mut ecarry, &ebuf[..n], false) { stop_for = Some(Outcome::OutputLimit); }
+                    if !take_chunk(&mut raw.stderr, journal, &mut ecarry, &worker.stderr_buf[..n], false) { stop_for = Some(Outcome::OutputLimit); }
                 }
                 _ => err_open = false,
             },
@@ -151,6 +153,7 @@ pub async fn run(
     }
     drain(
         &mut worker.stdout,
+        &mut worker.stdout_buf,
         &mut raw.stdout,
         journal,
         &mut ocarry,
@@ -158,6 +161,7 @@ pub async fn run(
     );
     drain(
         &mut worker.stderr,
+        &mut worker.stderr_buf,
         &mut raw.stderr,
         journal,
         &mut ecarry,
@@ -293,13 +297,13 @@ impl Utf8Carry {
 /// Output written before the result message is already in the pipe: read it without waiting.
 fn drain(
     pipe: &mut tokio::net::unix::pipe::Receiver,
+    chunk: &mut [u8],
     buf: &mut OutputBuffer,
     journal: &Journal,
     carry: &mut Utf8Carry,
     stdout: bool,
 ) {
-    let mut chunk = vec![0u8; 64 << 10];
-    while let Ok(n) = pipe.try_read(&mut chunk) {
+    while let Ok(n) = pipe.try_read(chunk) {
         if n == 0 || !take_chunk(buf, journal, carry, &chunk[..n], stdout) {
             break;
         }

@@ -389,8 +389,14 @@ impl Session {
                 }
                 session.set_busy(false);
                 session.touch();
-                session.pause_and_check(slot, session.engine.config.disk_quota());
+                let check = session.pause_and_check(slot, session.engine.config.disk_quota());
                 let _ = tx.send(executed);
+                // The check runs on this task once the result is handed over: the request's
+                // task, woken by the send onto this thread, writes the response while the check
+                // waits on the blocking pool (a task of its own would wake a second thread).
+                if let Some(check) = check {
+                    check.await;
+                }
             },
             span,
         ));
@@ -528,22 +534,21 @@ impl Session {
     /// server looks for processes of the session's uid other than the worker from outside
     /// (the worker's own report of leftovers can be patched away) and kills them. The look
     /// runs after the response is on its way, holding the worker, so the next execution
-    /// waits for it.
+    /// waits for it. The stop is immediate; the look is the returned future (None when there
+    /// is nothing to look for), which holds the worker until it is done.
     fn pause_and_check(
         &self,
         slot: tokio::sync::OwnedMutexGuard<Option<Worker>>,
         quota: Option<crate::paths::Quota>,
-    ) {
-        let Some(worker) = slot.as_ref() else {
-            return;
-        };
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let worker = slot.as_ref()?;
         worker.signal(libc::SIGSTOP);
         let (uid, pid) = (self.uid, worker.pid);
         // Code that wrote fast and returned before the first in-run measurement (500 ms) is
         // measured here, so the next execution is refused if it went over.
         let walk = quota.filter(|_| self.quota_walk_due());
         if uid.is_none() && walk.is_none() {
-            return;
+            return None;
         }
         self.checking.store(true, Ordering::SeqCst);
         let checking = self.checking.clone();
@@ -553,7 +558,7 @@ impl Session {
             self.workspace.clone(),
             self.stopper.clone(),
         );
-        tokio::spawn(tracing::Instrument::in_current_span(async move {
+        Some(async move {
             let cgroup = stopper.cgroup.clone();
             let checked = tokio::task::spawn_blocking(move || {
                 // Where the session has a pids cgroup, every process it can have is a member
@@ -584,7 +589,7 @@ impl Session {
             }
             drop(slot);
             checking.store(false, Ordering::SeqCst);
-        }));
+        })
     }
 
     /// A quota walk after an execution is due when the last one is older than ten times what
@@ -766,8 +771,9 @@ impl Session {
         // Only a session that went over its quota is measured up front (until it is back under).
         let refuse =
             self.over_quota.load(Ordering::SeqCst) && executions::over_quota(&limits).await;
-        // Stopped since the last execution ended (see `pause_and_check`).
-        worker.signal(libc::SIGCONT);
+        // The worker is stopped since the last execution ended (see `pause_and_check`) and is
+        // continued by `executions::run` once its request is queued; a refused run leaves it
+        // stopped.
         let raw = if refuse {
             RawRun::refused(
                 Outcome::DiskQuota,
