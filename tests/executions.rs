@@ -164,6 +164,35 @@ fn shell_timeout_kills_background_children() {
     assert_eq!(r["stdout"], "False\n");
 }
 
+/// `plt.show()` saves what `savefig(dpi=100, bbox_inches="tight")` saves, from one render
+/// (cropped) when the tight box lies inside the figure, through savefig when it does not (a
+/// legend outside the axes): the same size and, within anti-aliasing, the same pixels.
+#[test]
+fn plt_show_saves_the_tight_figure_savefig_would() {
+    let s = Server::start();
+    let sid = s.create_session();
+    let compare = "import numpy as np, matplotlib.image as mi\n\
+        a = mi.imread(shown); b = mi.imread('data/ref.png')\n\
+        print(a.shape, b.shape)\n\
+        h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])\n\
+        print(a.shape == b.shape, a.shape[:2] != (480, 640))\n\
+        print(float(np.abs(a[:h, :w] - b[:h, :w]).mean()) < 0.03)";
+    for (name, draw) in [
+        ("inside", "fig, ax = plt.subplots()\nax.bar(['과일','채소','육류'], [5, 3, 4])\nax.set_title('카테고리별 매출')"),
+        ("legend outside", "fig, ax = plt.subplots()\nax.plot([1, 2, 3], label='매출')\nax.legend(loc='upper left', bbox_to_anchor=(1.05, 1))"),
+    ] {
+        let code = format!(
+            "import matplotlib.pyplot as plt\n{draw}\nfig.savefig('data/ref.png', dpi=100, bbox_inches='tight')\nplt.show()"
+        );
+        let r = s.exec(&sid, &code);
+        assert_eq!(r["status"], "ok", "{name}: {r:#}");
+        let shown = strs(&r["artifacts"])[0].to_string();
+        let out = s.run_ok(&sid, &format!("shown = '{shown}'\n{compare}"));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[1..], ["True True", "True"], "{name}: {out}");
+    }
+}
+
 #[test]
 fn plt_show_saves_figures_as_artifacts() {
     let s = Server::start();

@@ -272,11 +272,55 @@ class Session:
             self.figure_count += 1
             rel = f"artifacts/figure-{self.exec_n}-{self.figure_count}.png"
             try:
-                plt.figure(num).savefig(rel, dpi=100, bbox_inches="tight")
+                _save_png_tight(plt.figure(num), rel)
                 self.chan.send(ev="artifact", id=self.exec_id, path=rel)
             except Exception as e:
                 print(f"could not save figure {num}: {e}", file=sys.stderr)
         plt.close("all")
+
+
+def _save_png_tight(fig, path):
+    """`fig.savefig(path, dpi=100, bbox_inches="tight")` with one render instead of two.
+
+    matplotlib's tight bounding box renders the figure once to measure it and again at the
+    cropped size: half of a chart's `plt.show()`. When the measured box lies inside the figure,
+    the first render already holds every pixel of the result, so it is cropped and written as
+    savefig writes it (PIL, the same metadata); anything else (the box reaches outside the
+    figure, another dpi, a transparent or non-default save colour, a non-Agg canvas) goes through
+    savefig itself. The crop can place the content up to half a pixel from where savefig would."""
+    import matplotlib
+    import matplotlib.image
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rc = matplotlib.rcParams
+    pad = rc["savefig.pad_inches"]
+    plain = (
+        type(fig.canvas) is FigureCanvasAgg
+        and fig.dpi == 100
+        and rc["savefig.transparent"] is False
+        and rc["savefig.facecolor"] == "auto"
+        and rc["savefig.edgecolor"] == "auto"
+        and isinstance(pad, (int, float))
+    )
+    if not plain:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        return
+    canvas = fig.canvas
+    canvas.draw()
+    box = fig.get_tightbbox(canvas.get_renderer()).padded(pad)
+    width, height = fig.get_size_inches()
+    if box.x0 < 0 or box.y0 < 0 or box.x1 > width or box.y1 > height:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        return
+    dpi = fig.dpi
+    rgba = np.asarray(canvas.buffer_rgba())
+    # savefig's canvas is the box's size truncated to whole pixels, anchored at its lower left
+    bottom, left = round((height - box.y0) * dpi), round(box.x0 * dpi)
+    top, right = max(bottom - int(box.height * dpi), 0), left + int(box.width * dpi)
+    matplotlib.image.imsave(
+        path, rgba[top:bottom, left:right], format="png", origin="upper", dpi=dpi
+    )
 
 
 def _usage():

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 mod analytics;
 mod container;
 mod otlp;
+mod overhead;
 mod transfers;
 
 struct Server {
@@ -502,6 +503,10 @@ fn main() {
         compat_new_connection_row(&server.base, n(300));
         return;
     }
+    if std::env::args().any(|a| a == "--overhead") {
+        overhead::run(quick);
+        return;
+    }
     if std::env::args().any(|a| a == "--health") {
         let server = start("main", 61000, &[]);
         table_header();
@@ -687,7 +692,7 @@ fn main() {
     drop(fargate);
     check_costs(n(200));
 
-    let chart = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.bar(['과일','채소','육류','수산물','유제품'], [5, 3, 4, 2, 1])\nax.set_title('카테고리별 매출')\nplt.show()";
+    let chart = overhead::CHART;
     let mut charts = vec![];
     for _ in 0..n(10) {
         let sid = create(&client, &base);

@@ -1,0 +1,194 @@
+//! `bench --overhead` (#16): what an execution costs over the HTTP round trip it rides on,
+//! with its peers in the same run: `/health` on the same connection kinds (the floor: the HTTP
+//! stack and the loopback, no execution), and a Flask server shaped like the reference executor
+//! (`exec()` in its own process, no sandbox; src/bin/bench/reference_flask.py). Three
+//! alternating rounds, so the machine's swings land on every figure alike; then the first
+//! chart of new sessions.
+
+use super::{create, delete, exec, free_port, ms, pct, row, start, table_header, tools_bin};
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The chart of the main table's "first matplotlib chart" row.
+pub const CHART: &str = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.bar(['과일','채소','육류','수산물','유제품'], [5, 3, 4, 2, 1])\nax.set_title('카테고리별 매출')\nplt.show()";
+
+struct Reference {
+    child: Child,
+    base: String,
+    workspace: std::path::PathBuf,
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.workspace);
+    }
+}
+
+/// The reference-shaped Flask server, once it answers (None without the tools venv's Flask).
+fn reference() -> Option<Reference> {
+    let port = free_port();
+    let workspace = std::env::temp_dir().join(format!("dynexec-bench-flask-{port}"));
+    std::fs::create_dir_all(&workspace).ok()?;
+    let child = Command::new(tools_bin("python3"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/bin/bench/reference_flask.py"
+        ))
+        .arg(port.to_string())
+        .arg(&workspace)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let r = Reference {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        workspace,
+    };
+    let client = Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if client
+            .get(format!("{}/health", r.base))
+            .send()
+            .is_ok_and(|x| x.status() == 200)
+        {
+            return Some(r);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// One timed call, in ms.
+fn timed(f: impl FnOnce()) -> f64 {
+    let t0 = Instant::now();
+    f();
+    ms(t0.elapsed())
+}
+
+fn post_print(client: &Client, url: &str) {
+    let r: Value = client
+        .post(url)
+        .json(&json!({"code": "print(1)"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(r["stdout"], "1\n", "{r}");
+}
+
+fn get_ok(client: &Client, url: &str) {
+    let r = client.get(url).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = r.bytes();
+}
+
+pub fn run(quick: bool) {
+    let per_round = if quick { 100 } else { 300 };
+    let server = start("overhead", 61000, &[]);
+    let base = &server.base;
+    let flask = reference();
+    let keep = Client::new();
+    let fresh = Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let sid = create(&keep, base);
+    let health = format!("{base}/health");
+    let v1 = format!("{base}/v1/sessions/{sid}/executions");
+    let compat = format!("{base}/execute");
+    let flask_exec = flask.as_ref().map(|f| format!("{}/execute", f.base));
+    for _ in 0..20 {
+        post_print(&keep, &v1);
+        post_print(&fresh, &compat);
+        if let Some(u) = &flask_exec {
+            post_print(&fresh, u);
+        }
+    }
+    let (mut h_keep, mut p_keep, mut h_new, mut p_new, mut f_new) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..3 {
+        for _ in 0..per_round {
+            h_keep.push(timed(|| get_ok(&keep, &health)));
+        }
+        for _ in 0..per_round {
+            p_keep.push(timed(|| post_print(&keep, &v1)));
+        }
+        for _ in 0..per_round {
+            h_new.push(timed(|| get_ok(&fresh, &health)));
+        }
+        for _ in 0..per_round {
+            p_new.push(timed(|| post_print(&fresh, &compat)));
+        }
+        if let Some(u) = &flask_exec {
+            for _ in 0..per_round {
+                f_new.push(timed(|| post_print(&fresh, u)));
+            }
+        }
+    }
+    table_header();
+    row(
+        "`GET /health`, keep-alive (the floor: HTTP and loopback)",
+        &mut h_keep,
+        "ms",
+        "—",
+    );
+    row(
+        "v1 `print(1)`, keep-alive",
+        &mut p_keep,
+        "ms",
+        "≤ 0.3 ms p50",
+    );
+    row(
+        "`GET /health`, a new connection per call (the floor)",
+        &mut h_new,
+        "ms",
+        "—",
+    );
+    row(
+        "compat `/execute` `print(1)`, a new connection per call",
+        &mut p_new,
+        "ms",
+        "≤ 0.5 ms p50",
+    );
+    if flask_exec.is_some() {
+        row(
+            "reference-shaped Flask `/execute` `print(1)` (`exec()` in process, no sandbox), new connection",
+            &mut f_new,
+            "ms",
+            "the peer",
+        );
+    }
+    let mut charts = vec![];
+    for _ in 0..if quick { 5 } else { 10 } {
+        let s = create(&keep, base);
+        charts.push(timed(|| {
+            let r = exec(&keep, base, &s, CHART);
+            assert_eq!(r["status"], "ok", "{r}");
+        }));
+        delete(&keep, base, &s);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    row(
+        "first matplotlib chart in a new session",
+        &mut charts,
+        "ms",
+        "≤ 60 ms p50",
+    );
+    let p = |v: &mut Vec<f64>| pct(v, 50.0);
+    println!();
+    println!(
+        "execution over its floor (p50): keep-alive {:.3} ms, new connection {:.3} ms",
+        p(&mut p_keep) - p(&mut h_keep),
+        p(&mut p_new) - p(&mut h_new)
+    );
+    if flask_exec.is_some() {
+        println!(
+            "compat `print(1)` against the reference-shaped Flask server: {:.2}× faster",
+            p(&mut f_new) / p(&mut p_new)
+        );
+    }
+    delete(&keep, base, &sid);
+}
