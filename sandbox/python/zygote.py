@@ -61,7 +61,7 @@ def warm_matplotlib():
     fig, ax = plt.subplots()
     ax.bar(["가", "b"], [1, 2])
     ax.set_title("warm-up 한글")
-    fig.savefig(io.BytesIO(), format="png")
+    worker._save_png_tight(fig, io.BytesIO())  # the path plt.show() takes
     plt.close("all")
 
 

@@ -84,11 +84,7 @@ pub async fn run(
     };
     let cgroup = stopper.cgroup.as_ref();
     let ooms_before = oom_kills(cgroup);
-    // The worker is stopped between executions (see `Session::pause_and_check`): the request
-    // is queued before it is continued.
-    let pid = worker.pid;
-    let resume = || crate::os::procs::signal(pid, libc::SIGCONT);
-    if worker.chan.send_resuming(msg, resume).await.is_err() {
+    if worker.chan.send(msg).await.is_err() {
         worker.chan.lost = true;
         raw.error = Some(lost_error());
         return raw;

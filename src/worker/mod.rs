@@ -99,40 +99,10 @@ impl Worker {
 }
 
 impl Channel {
-    /// Sends `msg` to a worker that is stopped (SIGSTOP) between executions, and lets it go
-    /// on with `resume` (SIGCONT). What the socket takes at once is queued first: the stopped
-    /// worker is on no wait queue, so it wakes once, with its request already there, instead of
-    /// once for the signal and again for the message (a cross-CPU wake-up is ~30 µs on a small
-    /// VM). A message larger than the socket buffer is finished after `resume`, so a stopped
-    /// worker never has to read for the send to complete. `resume` runs exactly once.
-    pub async fn send_resuming(
-        &mut self,
-        msg: &Request,
-        resume: impl FnOnce(),
-    ) -> std::io::Result<()> {
-        let line = match serde_json::to_vec(msg) {
-            Ok(mut line) => {
-                line.push(b'\n');
-                line
-            }
-            Err(e) => {
-                resume();
-                return Err(e.into());
-            }
-        };
-        let mut sent = 0;
-        while sent < line.len() {
-            match self.stream.try_write(&line[sent..]) {
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    resume();
-                    return Err(e);
-                }
-            }
-        }
-        resume();
-        self.stream.write_all(&line[sent..]).await
+    pub async fn send(&mut self, msg: &Request) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(msg)?;
+        line.push(b'\n');
+        self.stream.write_all(&line).await
     }
 
     /// The next message, or None when the worker is gone (or broke the protocol).

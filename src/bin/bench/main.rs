@@ -774,4 +774,6 @@ fn main() {
     println!();
     otlp::run(quick);
     analytics::run(n(50));
+    println!();
+    overhead::run(quick);
 }
