@@ -5,6 +5,7 @@ with `perf record` (tracepoints, filtered to a few syscalls so the recording cos
 the client, the server and the session's worker, and prints the median time of every stage.
 
     scripts/exec-budget.py [N]            # N executions (default 1000)
+    COMPAT=1 scripts/exec-budget.py       # compat /execute, a new connection per call
     BIN=dir scripts/exec-budget.py        # a server binary (and python/ sandbox dir) elsewhere
 
 Needs `perf` (Debian: linux-perf) and root. Stages are between syscall boundaries, so each
@@ -60,7 +61,8 @@ def start_server(work):
     env = dict(os.environ, EXECUTOR_SANDBOX_DIR=sandbox, EXECUTOR_LOG="warn")
     srv = subprocess.Popen(
         [os.path.join(bin_dir, "dynamic-executor"), "--store-dir", f"{work}/store", "--bind", f"127.0.0.1:{port}",
-         "--uid-base", "93000", "--uid-count", "100", "--workspace-root", f"{work}/ws"],
+         "--uid-base", "93000", "--uid-count", "100", "--workspace-root", f"{work}/ws",
+         "--max-executions", "100000"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     conn = http.client.HTTPConnection("127.0.0.1", port)
     deadline = time.time() + 120
@@ -135,16 +137,29 @@ def main():
     os.chmod(work, 0o711)
     srv, conn = start_server(work)
     try:
-        sid = json.loads(request(conn, "POST", "/v1/sessions", {})[1])["id"]
-        path = f"/v1/sessions/{sid}/executions"
-        for _ in range(50):
+        compat = bool(os.environ.get("COMPAT"))
+        if compat:
+            path = "/execute"
             request(conn, "POST", path, {"code": "print(1)"})
+            sid = json.loads(request(conn, "GET", "/v1/sessions")[1])["sessions"][0]["id"]
+        else:
+            sid = json.loads(request(conn, "POST", "/v1/sessions", {})[1])["id"]
+            path = f"/v1/sessions/{sid}/executions"
+
+        def call():
+            c = http.client.HTTPConnection(conn.host, conn.port) if compat else conn
+            request(c, "POST", path, {"code": "print(1)"})
+            if compat:
+                c.close()
+
+        for _ in range(50):
+            call()
         info = json.loads(request(conn, "GET", f"/v1/sessions/{sid}")[1])
         worker = str(info["sandbox"]["worker_pid"])
         untraced = []
         for _ in range(n):
             t0 = time.perf_counter()
-            request(conn, "POST", path, {"code": "print(1)"})
+            call()
             untraced.append((time.perf_counter() - t0) * 1e6)
         data = os.path.join(work, "perf.data")
         only = " || ".join(f"id == {x}" for x in (SENDTO, RECVFROM, WRITE, WRITEV, KILL))
@@ -157,7 +172,7 @@ def main():
         traced = []
         for _ in range(n):
             t0 = time.perf_counter()
-            request(conn, "POST", path, {"code": "print(1)"})
+            call()
             traced.append((time.perf_counter() - t0) * 1e6)
         time.sleep(0.5)
         perf.send_signal(2)

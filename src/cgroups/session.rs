@@ -96,16 +96,18 @@ impl SessionCgroup {
     pub fn members(&self) -> Vec<i32> {
         let mut pids = vec![];
         for d in &self.dirs {
-            if let Ok(text) = std::fs::read_to_string(d.join("cgroup.procs")) {
-                pids.extend(
-                    text.split_whitespace()
-                        .filter_map(|p| p.parse::<i32>().ok()),
-                );
-            }
+            pids.extend(procs_in(d));
         }
         pids.sort_unstable();
         pids.dedup();
         pids
+    }
+
+    /// Pids in the session's pids group: every process the session can have (workers join it
+    /// before anything of the session runs, and code cannot leave it), read from one file
+    /// instead of one per hierarchy. None without a pids group.
+    pub fn pids_members(&self) -> Option<Vec<i32>> {
+        self.pids.as_ref().map(|(_, d)| procs_in(d))
     }
 
     /// [`SessionCgroup::kill`], then [`SessionCgroup::remove`]: nothing of the session may run
@@ -144,6 +146,16 @@ impl SessionCgroup {
             Version::V1 => d.join("memory.oom_control"),
         })
     }
+}
+
+fn procs_in(dir: &std::path::Path) -> Vec<i32> {
+    crate::os::kernel_file::read(&dir.join("cgroup.procs"))
+        .map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The `oom_kill` counter in a `memory.events` (v2) or `memory.oom_control` (v1) text.

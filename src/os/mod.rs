@@ -2,6 +2,7 @@
 
 pub mod fdpass;
 pub mod idle;
+pub mod kernel_file;
 pub mod mpl_cache;
 pub mod procs;
 pub mod shared_dirs;

@@ -561,15 +561,12 @@ impl Session {
         Some(async move {
             let cgroup = stopper.cgroup.clone();
             let checked = tokio::task::spawn_blocking(move || {
-                // Where the session has a pids cgroup, every process it can have is a member
-                // (workers enter it before anything runs, and code cannot leave it): read the
-                // members instead of stat-ing every process on the host.
+                // Where the session has a pids cgroup, every process it can have is a member:
+                // read its members instead of stat-ing every process on the host.
                 let strays = uid
-                    .map(|uid| match &cgroup {
-                        Some(c) if c.limits_memory_and_processes() => {
-                            crate::os::procs::of_uid_among(uid, pid, c.members())
-                        }
-                        _ => crate::os::procs::others_of_uid(uid, pid),
+                    .map(|uid| match cgroup.as_ref().and_then(|c| c.pids_members()) {
+                        Some(members) => crate::os::procs::of_uid_among(uid, pid, members),
+                        None => crate::os::procs::others_of_uid(uid, pid),
                     })
                     .unwrap_or_default();
                 let t0 = Instant::now();
