@@ -72,6 +72,20 @@ impl Tracker {
         Some(std::mem::take(&mut self.changed).into_iter().collect())
     }
 
+    /// [`Tracker::reset`] right after [`Tracker::is_quiet`] said nothing is queued: nothing
+    /// to read (a read that fails with EAGAIN and 64 KiB zeroed for it, saved).
+    pub fn reset_quiet(&mut self) {
+        self.changed.clear();
+    }
+
+    /// [`Tracker::take`] right after [`Tracker::is_quiet`] said nothing is queued.
+    pub fn take_quiet(&mut self) -> Option<Vec<String>> {
+        if self.broken {
+            return None;
+        }
+        Some(std::mem::take(&mut self.changed).into_iter().collect())
+    }
+
     pub fn is_broken(&self) -> bool {
         self.broken
     }

@@ -620,7 +620,7 @@ impl Session {
         // execution are not this one's) and read after the run. Without one: a snapshot.
         // A quiet tracker (nothing queued) is reset here; anything else may read or walk
         // directories, on the blocking pool.
-        let before = if quiet_tracker(&tracker, |t| t.reset()) {
+        let before = if quiet_tracker(&tracker, |t| t.reset_quiet()) {
             None
         } else {
             tokio::task::spawn_blocking(move || {
@@ -672,7 +672,7 @@ impl Session {
         // artifacts/ (nothing, most of the time: then no hop at all).
         let mut taken = None;
         if before.is_none() {
-            quiet_tracker(&tracker, |t| taken = t.take());
+            quiet_tracker(&tracker, |t| taken = t.take_quiet());
         }
         let produced = if taken.as_ref().is_some_and(Vec::is_empty) {
             vec![]
