@@ -615,30 +615,7 @@ impl Session {
         let id = journal.id.clone();
         // The execution number is the journal's (`e000042-…`).
         let n = id[1..7].parse().unwrap_or(0);
-        let (ws, tracker) = (self.workspace.clone(), self.tracker.clone());
-        // With a working tracker nothing is walked: it is reset (uploads since the last
-        // execution are not this one's) and read after the run. Without one: a snapshot.
-        // A quiet tracker (nothing queued) is reset here; anything else may read or walk
-        // directories, on the blocking pool.
-        let before = if quiet_tracker(&tracker, |t| t.reset_quiet()) {
-            None
-        } else {
-            tokio::task::spawn_blocking(move || {
-                let mut t = tracker.lock().unwrap();
-                if t.as_ref().is_none_or(|t| t.is_broken()) {
-                    *t = artifacts::watch::Tracker::start(&ws.join(artifacts::ARTIFACTS_DIR));
-                }
-                match t.as_mut() {
-                    Some(t) => {
-                        t.reset();
-                        None
-                    }
-                    None => Some(artifacts::snapshot(&ws)),
-                }
-            })
-            .await
-            .unwrap_or_default()
-        };
+        let before = self.artifacts_before().await;
         let started = SystemTime::now();
         let t0 = Instant::now();
         let ExecSpec {
@@ -667,31 +644,7 @@ impl Session {
             // daemon): the session's worker and its variables stay, everything else goes.
             self.stopper.kill_children(worker.pid).await;
         }
-        let (ws, tracker) = (self.workspace.clone(), self.tracker.clone());
-        // Nothing queued after the run: what the tracker holds is all that was written under
-        // artifacts/ (nothing, most of the time: then no hop at all).
-        let mut taken = None;
-        if before.is_none() {
-            quiet_tracker(&tracker, |t| taken = t.take_quiet());
-        }
-        let produced = if taken.as_ref().is_some_and(Vec::is_empty) {
-            vec![]
-        } else if let Some(written) = taken {
-            tokio::task::spawn_blocking(move || artifacts::existing(&ws, written))
-                .await
-                .unwrap_or_default()
-        } else {
-            tokio::task::spawn_blocking(move || match before {
-                Some(before) => artifacts::changed(&before, &artifacts::snapshot(&ws)),
-                None => match tracker.lock().unwrap().as_mut().and_then(|t| t.take()) {
-                    Some(written) => artifacts::existing(&ws, written),
-                    // It lost track during the run (a full queue, `artifacts/` replaced).
-                    None => artifacts::modified_since(&ws, started),
-                },
-            })
-            .await
-            .unwrap_or_default()
-        };
+        let produced = self.artifacts_after(before, started).await;
         Ok(self.record(Recorded {
             id,
             language,
@@ -702,6 +655,62 @@ impl Session {
             state_preserved: !fresh_worker,
             trace_id,
         }))
+    }
+
+    /// Where this execution's artifacts will be found. With a working tracker nothing is
+    /// walked: it is reset (uploads since the last execution are not this one's) and read
+    /// after the run (None). Without one: a snapshot of `artifacts/`. A quiet tracker (nothing
+    /// queued) is reset on this thread; anything else may read or walk directories, on the
+    /// blocking pool.
+    async fn artifacts_before(&self) -> Option<artifacts::Snapshot> {
+        if quiet_tracker(&self.tracker, |t| t.reset_quiet()) {
+            return None;
+        }
+        let (ws, tracker) = (self.workspace.clone(), self.tracker.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut t = tracker.lock().unwrap();
+            if t.as_ref().is_none_or(|t| t.is_broken()) {
+                *t = artifacts::watch::Tracker::start(&ws.join(artifacts::ARTIFACTS_DIR));
+            }
+            match t.as_mut() {
+                Some(t) => {
+                    t.reset();
+                    None
+                }
+                None => Some(artifacts::snapshot(&ws)),
+            }
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// The files under `artifacts/` the execution that started at `started` wrote. Nothing
+    /// queued after the run: what the tracker holds is all of it (nothing, most of the time:
+    /// then no hop at all).
+    async fn artifacts_after(
+        &self,
+        before: Option<artifacts::Snapshot>,
+        started: SystemTime,
+    ) -> Vec<String> {
+        let mut taken = None;
+        if before.is_none() {
+            quiet_tracker(&self.tracker, |t| taken = t.take_quiet());
+        }
+        if taken.as_ref().is_some_and(Vec::is_empty) {
+            return vec![];
+        }
+        let (ws, tracker) = (self.workspace.clone(), self.tracker.clone());
+        tokio::task::spawn_blocking(move || match (taken, before) {
+            (Some(written), _) => artifacts::existing(&ws, written),
+            (None, Some(before)) => artifacts::changed(&before, &artifacts::snapshot(&ws)),
+            (None, None) => match tracker.lock().unwrap().as_mut().and_then(|t| t.take()) {
+                Some(written) => artifacts::existing(&ws, written),
+                // It lost track during the run (a full queue, `artifacts/` replaced).
+                None => artifacts::modified_since(&ws, started),
+            },
+        })
+        .await
+        .unwrap_or_default()
     }
 
     /// An execution that could not start (no worker could be made): recorded as lost, so its
