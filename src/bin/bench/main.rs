@@ -391,16 +391,7 @@ fn check_costs(runs: usize) {
 fn compat_new_connection_row(base: &str, runs: usize) {
     let client = Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let url = format!("{base}/execute");
-    let call = || {
-        let r: Value = client
-            .post(&url)
-            .json(&json!({"code": "print(1)"}))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        assert_eq!(r["stdout"], "1\n", "{r}");
-    };
+    let call = || overhead::post_print(&client, &url);
     for _ in 0..20 {
         call();
     }

@@ -71,7 +71,8 @@ fn timed(f: impl FnOnce()) -> f64 {
     ms(t0.elapsed())
 }
 
-fn post_print(client: &Client, url: &str) {
+/// A `print(1)` POSTed to `url` (v1 or compat: both answer with `stdout`), checked.
+pub fn post_print(client: &Client, url: &str) {
     let r: Value = client
         .post(url)
         .json(&json!({"code": "print(1)"}))
