@@ -183,31 +183,24 @@ impl Parser {
     }
 
     fn expr(&mut self) -> Result<Expr, String> {
-        let mut left = self.term()?;
-        loop {
-            let op = if self.sym("+") {
-                Op::Add
-            } else if self.sym("-") {
-                Op::Sub
-            } else {
-                return Ok(left);
-            };
-            left = Expr::Bin(Box::new(left), op, Box::new(self.term()?));
-        }
+        self.level(&[("+", Op::Add), ("-", Op::Sub)], Self::term)
     }
 
     fn term(&mut self) -> Result<Expr, String> {
-        let mut left = self.factor()?;
-        loop {
-            let op = if self.sym("*") {
-                Op::Mul
-            } else if self.sym("/") {
-                Op::Div
-            } else {
-                return Ok(left);
-            };
-            left = Expr::Bin(Box::new(left), op, Box::new(self.factor()?));
+        self.level(&[("*", Op::Mul), ("/", Op::Div)], Self::factor)
+    }
+
+    /// One precedence level: `operand`s joined left to right by any of `ops`.
+    fn level(
+        &mut self,
+        ops: &[(&str, Op)],
+        operand: fn(&mut Self) -> Result<Expr, String>,
+    ) -> Result<Expr, String> {
+        let mut left = operand(self)?;
+        while let Some(op) = ops.iter().find(|(s, _)| self.sym(s)).map(|(_, op)| *op) {
+            left = Expr::Bin(Box::new(left), op, Box::new(operand(self)?));
         }
+        Ok(left)
     }
 
     fn factor(&mut self) -> Result<Expr, String> {
@@ -455,6 +448,21 @@ mod tests {
         };
         assert!(formula("COUNT(*)").is_ok());
         assert!(formula("(MAX(수량) - MIN(수량)) / 2").is_ok());
+        // * and / bind tighter than + and -; each level is left-associative
+        let bin = |l: Expr, op, r: Expr| Expr::Bin(Box::new(l), op, Box::new(r));
+        let sum = || agg(Func::Sum, "금액", None);
+        assert_eq!(
+            formula("SUM(금액) - 1 - 2 * 3 / 4").unwrap(),
+            bin(
+                bin(sum(), Op::Sub, Expr::Num(1.0)),
+                Op::Sub,
+                bin(
+                    bin(Expr::Num(2.0), Op::Mul, Expr::Num(3.0)),
+                    Op::Div,
+                    Expr::Num(4.0)
+                )
+            )
+        );
     }
 
     #[test]
