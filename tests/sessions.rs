@@ -320,3 +320,47 @@ fn stopping_and_continuing_a_worker_does_not_wake_its_parent() {
         );
     }
 }
+
+/// Private memory (clean + dirty) of a process, in MiB.
+fn private_mib(pid: i32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("Private_Clean:") || l.starts_with("Private_Dirty:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1024.0
+}
+
+/// A warm worker draws a throwaway chart before it waits in the pool (its pages a chart needs
+/// become its own: ~12 MiB, the first chart's copy-on-write faults paid ahead), and leaves no
+/// trace a session can see: no file, no figure, the first `plt.show()` is figure 1 of its
+/// execution. `--prewarm-charts false` turns it off.
+#[test]
+fn warm_workers_prewarm_a_chart_without_a_trace() {
+    if !root_or_skip() {
+        return;
+    }
+    for (args, prewarmed) in [(&[][..], true), (&["--prewarm-charts", "false"][..], false)] {
+        let s = Server::start_with(args, &[]);
+        // the first session may have raced the pool's first worker: take one made after it
+        let first = s.create_session();
+        std::thread::sleep(Duration::from_millis(1500));
+        let sid = s.create_session();
+        let mib = private_mib(s.worker_pid(&sid));
+        assert_eq!(mib > 10.0, prewarmed, "{args:?}: {mib:.1} MiB private");
+        let files = s.get_json(&format!("/v1/sessions/{sid}/files"));
+        assert_eq!(files["files"], json!([]), "{args:?}: {files:#}");
+        assert_eq!(
+            s.run_ok(
+                &sid,
+                "import matplotlib.pyplot as plt\nprint(plt.get_fignums())"
+            )
+            .trim(),
+            "[]"
+        );
+        let r = s.exec(&sid, "plt.bar(['가', '나'], [1, 2])\nplt.show()");
+        assert_eq!(r["artifacts"], json!(["artifacts/figure-2-1.png"]), "{r:#}");
+        s.delete_session(&first);
+    }
+}

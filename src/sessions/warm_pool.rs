@@ -27,6 +27,9 @@ pub struct WarmPool {
     uids: Arc<Option<UidPool>>,
 }
 
+/// Longest a warm worker may take to draw its prewarm chart (~60 ms on 2 cores).
+const PREWARM: std::time::Duration = std::time::Duration::from_secs(20);
+
 impl WarmPool {
     pub fn new(uids: Arc<Option<UidPool>>) -> Arc<WarmPool> {
         Arc::new(WarmPool {
@@ -81,6 +84,13 @@ impl WarmPool {
                     Ok(p) if self.closed.load(Ordering::SeqCst) => {
                         self.discard(p);
                     }
+                    Ok(mut p) if config.prewarm_charts => match p.worker.prewarm(PREWARM).await {
+                        Ok(()) => self.ready.lock().unwrap().push(p),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a warm worker failed its prewarm");
+                            self.discard(p);
+                        }
+                    },
                     Ok(p) => self.ready.lock().unwrap().push(p),
                     Err(e) => {
                         tracing::warn!(error = %e, "could not prepare a warm worker");

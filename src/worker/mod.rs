@@ -92,6 +92,27 @@ impl Worker {
         }
     }
 
+    /// Has the worker draw a throwaway chart ([`Request::Prewarm`]) and waits for it, at most
+    /// `timeout`. Err when the worker is gone; a chart it could not draw is only logged.
+    pub async fn prewarm(&mut self, timeout: Duration) -> Result<(), WorkerError> {
+        self.chan.send(&Request::Prewarm).await?;
+        let done = tokio::time::timeout(timeout, async {
+            loop {
+                match self.chan.next_event().await {
+                    Some(Event::Prewarmed { error }) => return Ok(error),
+                    Some(_) => continue,
+                    None => return Err(WorkerError::DiedStarting),
+                }
+            }
+        })
+        .await
+        .map_err(|_| WorkerError::ReadyTimeout)??;
+        if let Some(error) = done {
+            tracing::debug!(%error, "the warm worker could not draw its prewarm chart");
+        }
+        Ok(())
+    }
+
     /// Sends a signal to the worker process itself.
     pub fn signal(&self, sig: libc::c_int) {
         crate::os::procs::signal(self.pid, sig);

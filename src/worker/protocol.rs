@@ -51,6 +51,9 @@ pub enum Request {
         /// Run in a fresh namespace (the reference executor's semantics).
         fresh: bool,
     },
+    /// Draw and encode a throwaway chart (in memory; nothing is written), so that a warm
+    /// worker's first real chart finds matplotlib's pages its own.
+    Prewarm,
 }
 
 /// What a worker reports.
@@ -65,6 +68,11 @@ pub enum Event {
     Artifact { id: String, path: String },
     /// An execution finished.
     Result(ResultMessage),
+    /// The prewarm is done (`error`: why it could not draw; the worker is usable either way).
+    Prewarmed {
+        #[serde(default)]
+        error: Option<String>,
+    },
 }
 
 /// How the code ended, as the worker saw it.
@@ -130,6 +138,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        assert_eq!(
+            serde_json::from_str::<Event>(r#"{"ev": "prewarmed", "error": null}"#).unwrap(),
+            Event::Prewarmed { error: None }
+        );
+        assert_eq!(
+            serde_json::to_value(Request::Prewarm).unwrap(),
+            serde_json::json!({"op": "prewarm"})
+        );
         // what user code might write on the channel is not a message
         assert!(serde_json::from_str::<Event>(r#"{"ev": "result", "id": 1}"#).is_err());
         assert!(serde_json::from_str::<Event>(r#"{"hello": 1}"#).is_err());
