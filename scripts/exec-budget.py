@@ -25,7 +25,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+TARGET = os.environ.get(
+    "CARGO_TARGET_DIR", os.path.join(os.path.expanduser("~"), ".cache", "dynamic-executor", "target")
+)  # as scripts/common.sh
 SENDTO, RECVFROM, WRITE, WRITEV, KILL = 44, 45, 1, 20, 62  # x86_64
 SIGCONT, SIGSTOP = 18, 19
 STAGES = {
