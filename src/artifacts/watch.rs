@@ -59,17 +59,14 @@ impl Tracker {
     /// Forgets what happened so far (uploads between executions are not an execution's).
     pub fn reset(&mut self) {
         self.drain();
-        self.changed.clear();
+        self.reset_quiet();
     }
 
     /// The files written since the last `reset`/`take`, relative to `artifacts/`; None when
     /// the tracker could not follow (the caller must walk instead).
     pub fn take(&mut self) -> Option<Vec<String>> {
         self.drain();
-        if self.broken {
-            return None;
-        }
-        Some(std::mem::take(&mut self.changed).into_iter().collect())
+        self.take_quiet()
     }
 
     /// [`Tracker::reset`] right after [`Tracker::is_quiet`] said nothing is queued: nothing

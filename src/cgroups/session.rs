@@ -149,7 +149,7 @@ impl SessionCgroup {
 }
 
 fn procs_in(dir: &std::path::Path) -> Vec<i32> {
-    crate::os::kernel_file::read(&dir.join("cgroup.procs"))
+    crate::os::kernel_file::read(dir.join("cgroup.procs"))
         .map(|text| {
             text.split_whitespace()
                 .filter_map(|p| p.parse::<i32>().ok())

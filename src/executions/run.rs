@@ -194,7 +194,7 @@ fn oom_kills(cgroup: Option<&crate::cgroups::SessionCgroup>) -> u64 {
     let Some(file) = cgroup.and_then(|c| c.oom_events_file()) else {
         return 0;
     };
-    crate::os::kernel_file::read(&file)
+    crate::os::kernel_file::read(file)
         .map(|t| crate::cgroups::oom_kills(&t))
         .unwrap_or(0)
 }

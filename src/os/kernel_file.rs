@@ -10,19 +10,16 @@ const SMALL: usize = 4096;
 /// The file's text from one `read` after `open` (three syscalls; `fs::read_to_string` makes
 /// six: a `statx` for the size, which is 0 for a generated file, and reads until one returns
 /// nothing). A file longer than one read returns is read to its end.
-pub fn read(path: &Path) -> std::io::Result<String> {
+pub fn read(path: impl AsRef<Path>) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
-    let mut buf = [0u8; SMALL];
+    let mut buf = vec![0u8; SMALL];
     let n = f.read(&mut buf)?;
-    if n < SMALL {
-        // A generated file hands over all it has in the first read when it fits.
-        return String::from_utf8(buf[..n].to_vec())
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+    buf.truncate(n);
+    if n == SMALL {
+        // More than one read's worth (a generated file that fits hands it all over at once).
+        f.read_to_end(&mut buf)?;
     }
-    let mut text = String::from_utf8(buf.to_vec())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    f.read_to_string(&mut text)?;
-    Ok(text)
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]
@@ -38,7 +35,7 @@ mod tests {
             std::fs::write(&p, &text).unwrap();
             assert_eq!(read(&p).unwrap(), text, "{len} bytes");
         }
-        assert!(read(&t.path().join("missing")).is_err());
+        assert!(read(t.path().join("missing")).is_err());
         // a generated file
         let status = read(Path::new("/proc/self/status")).unwrap();
         assert!(status.contains("\nPid:"), "{status}");

@@ -39,9 +39,7 @@ pub fn all() -> Vec<Proc> {
     dir.filter_map(|e| {
         let e = e.ok()?;
         let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-        let text =
-            crate::os::kernel_file::read(std::path::Path::new(&format!("/proc/{pid}/status")))
-                .ok()?;
+        let text = crate::os::kernel_file::read(format!("/proc/{pid}/status")).ok()?;
         parse_status(pid, &text)
     })
     .collect()
@@ -90,9 +88,7 @@ pub fn of_uid_among(uid: u32, except: i32, pids: impl IntoIterator<Item = i32>) 
             if pid == except || fs::metadata(format!("/proc/{pid}")).ok()?.uid() != uid {
                 return None;
             }
-            let text =
-                crate::os::kernel_file::read(std::path::Path::new(&format!("/proc/{pid}/status")))
-                    .ok()?;
+            let text = crate::os::kernel_file::read(format!("/proc/{pid}/status")).ok()?;
             parse_status(pid, &text)
                 .filter(|p| p.uid == uid)
                 .map(|p| p.pid)

@@ -5,7 +5,9 @@
 //! alternating rounds, so the machine's swings land on every figure alike; then the first
 //! chart of new sessions.
 
-use super::{create, delete, exec, free_port, ms, pct, row, start, table_header, tools_bin};
+use super::{
+    create, delete, first_charts, free_port, ms, pct, row, start, table_header, tools_bin,
+};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
@@ -163,16 +165,7 @@ pub fn run(quick: bool) {
             "the peer",
         );
     }
-    let mut charts = vec![];
-    for _ in 0..if quick { 5 } else { 10 } {
-        let s = create(&keep, base);
-        charts.push(timed(|| {
-            let r = exec(&keep, base, &s, CHART);
-            assert_eq!(r["status"], "ok", "{r}");
-        }));
-        delete(&keep, base, &s);
-        std::thread::sleep(Duration::from_millis(150));
-    }
+    let mut charts = first_charts(&keep, base, CHART, if quick { 5 } else { 10 });
     row(
         "first matplotlib chart in a new session",
         &mut charts,
