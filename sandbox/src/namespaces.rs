@@ -92,7 +92,8 @@ fn become_pid_one() -> Result<(), SandboxError> {
     if child > 0 {
         // The relay: raw calls only (it must not touch the Python runtime it shares with the
         // worker, nor drop anything), then _exit with the worker's status.
-        // SAFETY: syscalls on this process and its child; `status` is a valid out-pointer.
+        // SAFETY: syscalls on this process and its child; `status` and `p` (the pidfd's pollfd)
+        // are valid pointers to locals for the calls that take them.
         unsafe {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
