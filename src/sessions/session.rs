@@ -367,7 +367,6 @@ impl Session {
                     Ok(e) => e,
                     Err(e) => session.record_refusal(&j, e),
                 };
-                j.finish(executed.result.clone());
                 session.count(&executed.result);
                 let r = &executed.result;
                 tracing::info!(
@@ -390,6 +389,11 @@ impl Session {
                 session.set_busy(false);
                 session.touch();
                 let check = session.pause_and_check(slot, session.engine.config.disk_quota());
+                // Only now is the result published: the worker is released, or held by a check
+                // that a next execution waits for. Published before, a client that sends its
+                // next execution the moment it has this one's result found the worker still
+                // held, with no check to wait for, and was refused as busy.
+                j.finish(executed.result.clone());
                 let _ = tx.send(executed);
                 // The check runs on this task once the result is handed over: the request's
                 // task, woken by the send onto this thread, writes the response while the check
