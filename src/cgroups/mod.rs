@@ -15,7 +15,7 @@ mod session;
 use crate::config::Config;
 use discover::Version;
 use serde::Serialize;
-pub use session::{oom_kills, SessionCgroup};
+pub use session::{oom_kills, Counters, SessionCgroup};
 use std::path::{Path, PathBuf};
 
 /// The directory under our own group that holds the per-session groups: one per server (named

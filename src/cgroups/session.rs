@@ -140,11 +140,48 @@ impl SessionCgroup {
 
     /// The file whose `oom_kill` counter grows each time the kernel kills a process of the
     /// session for going over the memory limit.
-    pub fn oom_events_file(&self) -> Option<PathBuf> {
+    fn oom_events_file(&self) -> Option<PathBuf> {
         self.memory.as_ref().map(|(v, d)| match v {
             Version::V2 => d.join("memory.events"),
             Version::V1 => d.join("memory.oom_control"),
         })
+    }
+
+    /// The groups' counters, held open: for one worker's life (the groups are removed and
+    /// made again when a session's worker is replaced). Blocking, once the groups exist.
+    pub fn counters(&self) -> Counters {
+        let held = |p: Option<PathBuf>| p.and_then(|p| crate::os::kernel_file::Held::open(p).ok());
+        Counters {
+            oom: held(self.oom_events_file()),
+            tasks: held(self.pids.as_ref().map(|(_, d)| d.join("pids.current"))),
+        }
+    }
+}
+
+/// A session's cgroup counters read on every execution, each one `pread` of a file held open.
+#[derive(Debug, Default)]
+pub struct Counters {
+    oom: Option<crate::os::kernel_file::Held>,
+    tasks: Option<crate::os::kernel_file::Held>,
+}
+
+impl Counters {
+    /// The session's OOM kills so far (0 without a memory group, or once it is removed).
+    pub fn oom_kills(&self) -> u64 {
+        self.oom
+            .as_ref()
+            .and_then(|f| f.read().ok())
+            .map(|t| oom_kills(&t))
+            .unwrap_or(0)
+    }
+
+    /// The session's processes and threads, all counted (`pids.current`: a zombie still
+    /// counts). None without a pids group, or once it is removed.
+    pub fn tasks(&self) -> Option<u64> {
+        self.tasks
+            .as_ref()
+            .and_then(|f| f.read().ok())
+            .and_then(|t| t.trim().parse().ok())
     }
 }
 

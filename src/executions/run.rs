@@ -83,7 +83,10 @@ pub async fn run(
         stray_processes: false,
     };
     let cgroup = stopper.cgroup.as_ref();
-    let ooms_before = oom_kills(cgroup);
+    // Read on the runtime thread on purpose: a cgroupfs file is generated from kernel memory
+    // and never waits on a disk (a hop to the blocking pool, twice per execution, cost ~0.1 ms
+    // of `print(1)`'s round trip), and it is held open (an open costs more than the read).
+    let ooms_before = worker.counters.oom_kills();
     if worker.chan.send(msg).await.is_err() {
         worker.chan.lost = true;
         raw.error = Some(lost_error());
@@ -168,7 +171,7 @@ pub async fn run(
     if raw.stdout.overflowed() || raw.stderr.overflowed() {
         reason = Some(Outcome::OutputLimit);
     }
-    let oom_killed = oom_kills(cgroup) > ooms_before;
+    let oom_killed = worker.counters.oom_kills() > ooms_before;
     interpret(&mut raw, result, reason, limits);
     if oom_killed {
         blame_memory_limit(&mut raw, cgroup);
@@ -183,20 +186,6 @@ pub async fn over_quota(limits: &RunLimits) -> bool {
     tokio::task::spawn_blocking(move || quota.exceeded(&ws, 0))
         .await
         .unwrap_or(false)
-}
-
-/// The session's OOM-kill count so far (0 without a memory cgroup, or once it is removed).
-///
-/// Read on the runtime thread on purpose: a cgroupfs file is generated from kernel memory and
-/// never waits on a disk, and a hop to the blocking pool twice per execution cost ~0.1 ms of
-/// `print(1)`'s round trip.
-fn oom_kills(cgroup: Option<&crate::cgroups::SessionCgroup>) -> u64 {
-    let Some(file) = cgroup.and_then(|c| c.oom_events_file()) else {
-        return 0;
-    };
-    crate::os::kernel_file::read(file)
-        .map(|t| crate::cgroups::oom_kills(&t))
-        .unwrap_or(0)
 }
 
 /// The kernel killed a process of the session for memory while this execution ran: whatever

@@ -26,11 +26,12 @@ impl Engine {
         cgroup: Option<&SessionCgroup>,
         ws: &Path,
     ) -> Result<Worker, WorkerError> {
-        if let Some(cg) = cgroup.cloned() {
-            tokio::task::spawn_blocking(move || cg.create())
+        let counters = match cgroup.cloned() {
+            Some(cg) => tokio::task::spawn_blocking(move || cg.create().map(|_| cg.counters()))
                 .await?
-                .map_err(WorkerError::Cgroup)?;
-        }
+                .map_err(WorkerError::Cgroup)?,
+            None => Default::default(),
+        };
         let zygote_pid = match self.zygote.state() {
             ZygoteState::Warm(info) => Some(info.pid),
             _ => None,
@@ -44,7 +45,14 @@ impl Engine {
             ws,
         );
         let env = crate::zygote::worker_environment(&self.config);
-        let spawned = self.zygote.spawn_worker(&policy, ws, &env).await;
+        let spawned = self
+            .zygote
+            .spawn_worker(&policy, ws, &env)
+            .await
+            .map(|mut w| {
+                w.counters = counters;
+                w
+            });
         if let (Err(_), Some(cg)) = (&spawned, cgroup.cloned()) {
             // Nothing of the session may run there now; an empty group is not left behind.
             let _ = tokio::task::spawn_blocking(move || cg.kill_and_remove()).await;

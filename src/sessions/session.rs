@@ -536,10 +536,11 @@ impl Session {
     /// is stopped (SIGSTOP) the moment its result is in — a daemon thread, or code that forged
     /// a result on the channel and carries on, is frozen until the next execution — and the
     /// server looks for processes of the session's uid other than the worker from outside
-    /// (the worker's own report of leftovers can be patched away) and kills them. The look
-    /// runs after the response is on its way, holding the worker, so the next execution
-    /// waits for it. The stop is immediate; the look is the returned future (None when there
-    /// is nothing to look for), which holds the worker until it is done.
+    /// (the worker's own report of leftovers can be patched away) and kills them. Where the
+    /// session's pids group counts only the worker's own tasks, that count is the look;
+    /// otherwise it runs after the response is on its way, holding the worker, so the next
+    /// execution waits for it. The stop is immediate; the look is the returned future (None
+    /// when there is nothing to look for), which holds the worker until it is done.
     fn pause_and_check(
         &self,
         slot: tokio::sync::OwnedMutexGuard<Option<Worker>>,
@@ -547,7 +548,14 @@ impl Session {
     ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
         let worker = slot.as_ref()?;
         worker.signal(libc::SIGSTOP);
-        let (uid, pid) = (self.uid, worker.pid);
+        // A pids group that counts no more tasks than the worker's own process has no other
+        // process in it: nothing to look for (one read of a file held open). A worker whose
+        // code left threads running is looked at the long way.
+        let alone = worker
+            .counters
+            .tasks()
+            .is_some_and(|n| n <= worker.own_tasks());
+        let (uid, pid) = (self.uid.filter(|_| !alone), worker.pid);
         // Code that wrote fast and returned before the first in-run measurement (500 ms) is
         // measured here, so the next execution is refused if it went over.
         let walk = quota.filter(|_| self.quota_walk_due());

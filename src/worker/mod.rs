@@ -32,6 +32,9 @@ pub struct Worker {
     /// was 128 KiB zeroed, and often handed back to the kernel, on every `print(1)`.
     pub stdout_buf: Box<[u8]>,
     pub stderr_buf: Box<[u8]>,
+    /// The session's cgroup counters, held open for this worker's life (none outside a
+    /// cgroup).
+    pub counters: crate::cgroups::Counters,
 }
 
 /// The most a pipe read takes at once (a Linux pipe holds 64 KiB by default).
@@ -46,6 +49,14 @@ pub struct Channel {
 }
 
 impl Worker {
+    /// The tasks a session's pids group holds when nothing but this worker runs: its one
+    /// thread, and in a PID namespace the relay outside it that forked it (single-threaded).
+    /// A fork racing the SIGSTOP that precedes a count is charged before the kernel aborts it
+    /// for the pending stop, so a count at or below this proves there is no other process.
+    pub fn own_tasks(&self) -> u64 {
+        1 + u64::from(self.sandbox.namespaces.split(',').any(|k| k == "pid"))
+    }
+
     pub async fn connect(
         pid: i32,
         chan: OwnedFd,
@@ -73,6 +84,7 @@ impl Worker {
             stderr,
             stdout_buf: vec![0; PIPE_READ].into_boxed_slice(),
             stderr_buf: vec![0; PIPE_READ].into_boxed_slice(),
+            counters: Default::default(),
         };
         let ready = tokio::time::timeout(Duration::from_secs(30), w.chan.next_event())
             .await
