@@ -44,6 +44,11 @@ fn main() {
     let otel_layer = otlp
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("dynamic-executor")));
+    // Log lines go to stdout from a thread of their own: a write to a stdout nobody drains (a
+    // container runtime's log driver in blocking mode behind a slow sink) would otherwise stop
+    // the runtime thread that logs, and with it `/health`. Lines beyond the queue (128,000)
+    // are dropped, not waited for; the queue is flushed when `log_flush` drops at exit.
+    let (log_writer, log_flush) = tracing_appender::non_blocking(std::io::stdout());
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::EnvFilter::try_from_env("EXECUTOR_LOG")
@@ -52,7 +57,7 @@ fn main() {
         .with(
             tracing_subscriber::fmt::layer()
                 .json()
-                .with_writer(std::io::stdout),
+                .with_writer(log_writer),
         )
         .with(otel_layer)
         .init();
@@ -79,6 +84,7 @@ fn main() {
     }
     if let Err(e) = result {
         tracing::error!(error = %e, "fatal");
+        drop(log_flush);
         std::process::exit(1);
     }
 }

@@ -185,3 +185,32 @@ fn a_full_or_unwritable_workspace_root_is_unhealthy() {
     );
     assert!(back, "never healthy again");
 }
+
+/// A log collector that stops draining the server's stdout (a container runtime's log driver
+/// in blocking mode behind a slow sink) does not stop the server: log lines are written from a
+/// thread of their own and dropped when its queue is full, so `/health` and the API answer.
+/// Logging on the runtime threads, the first request past the pipe's 64 KiB blocked its thread
+/// in `write`, and the next one the other thread, on stdout's lock.
+#[test]
+fn a_stdout_nobody_reads_does_not_stop_the_server() {
+    let s = Server::start();
+    s.stall_log_reader();
+    let quick = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    // Each request logs a line of ~300 bytes: 1,500 of them are several pipes' worth.
+    let t0 = Instant::now();
+    for i in 0..1500 {
+        let r = quick.get(s.url("/v1/sessions")).send();
+        assert!(
+            r.as_ref().is_ok_and(|r| r.status() == 200),
+            "request {i} after {:?}: {r:?}",
+            t0.elapsed()
+        );
+    }
+    let r = quick.get(s.url("/health")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let sid = s.create_session();
+    assert_eq!(s.run_ok(&sid, "print(6 * 7)"), "42\n");
+}

@@ -32,6 +32,8 @@ pub struct Server {
     _uid_slot: File,
     pub uid_base: u32,
     pub log: PathBuf,
+    /// Set: the harness stops reading the server's stdout (see `stall_log_reader`).
+    log_stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::ops::Deref for Server {
@@ -294,11 +296,16 @@ impl Server {
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let log_path = log.clone();
+        let log_stalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stalled = log_stalled.clone();
         std::thread::spawn(move || {
             let mut out = File::create(&log_path).unwrap();
             let mut sent = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 use std::io::Write;
+                while stalled.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 let _ = writeln!(out, "{line}");
                 if !sent && line.contains("\"listening\"") {
                     if let Ok(v) = serde_json::from_str::<Value>(&line) {
@@ -340,7 +347,15 @@ impl Server {
             _uid_slot: slot,
             uid_base,
             log,
+            log_stalled,
         }
+    }
+
+    /// Stops reading the server's stdout until the server is dropped, as a log collector that
+    /// stopped draining would: the pipe fills and every write to it blocks.
+    pub fn stall_log_reader(&self) {
+        self.log_stalled
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Whether the server process has exited (and reaps it if so).
@@ -386,6 +401,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.log_stalled
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         signal(self.child.id(), libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
