@@ -47,7 +47,9 @@ fn main() {
     // Log lines go to stdout from a thread of their own: a write to a stdout nobody drains (a
     // container runtime's log driver in blocking mode behind a slow sink) would otherwise stop
     // the runtime thread that logs, and with it `/health`. Lines beyond the queue (128,000)
-    // are dropped, not waited for; the queue is flushed when `log_flush` drops at exit.
+    // are dropped, not waited for; the queue is flushed when `log_flush` drops at exit. A line
+    // carries its own span, not the list of its parents (it repeated the same fields: twice the
+    // bytes and the formatting, on every request).
     let (log_writer, log_flush) = tracing_appender::non_blocking(std::io::stdout());
     tracing_subscriber::registry()
         .with(
@@ -57,6 +59,7 @@ fn main() {
         .with(
             tracing_subscriber::fmt::layer()
                 .json()
+                .with_span_list(false)
                 .with_writer(log_writer),
         )
         .with(otel_layer)
