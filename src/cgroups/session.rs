@@ -154,6 +154,7 @@ impl SessionCgroup {
         Counters {
             oom: held(self.oom_events_file()),
             tasks: held(self.pids.as_ref().map(|(_, d)| d.join("pids.current"))),
+            alone_at: None,
         }
     }
 }
@@ -163,6 +164,9 @@ impl SessionCgroup {
 pub struct Counters {
     oom: Option<crate::os::kernel_file::Held>,
     tasks: Option<crate::os::kernel_file::Held>,
+    /// The task count of the group when only the worker's own process runs in it, once seen
+    /// to be exactly that (see [`Counters::expect_alone`]).
+    alone_at: Option<u64>,
 }
 
 impl Counters {
@@ -182,6 +186,22 @@ impl Counters {
             .as_ref()
             .and_then(|f| f.read().ok())
             .and_then(|t| t.trim().parse().ok())
+    }
+
+    /// Called with a new worker's own task count before any code of the session runs: when
+    /// the group counts exactly that, [`Counters::alone`] can answer from the count later.
+    /// Anything else (a group that does not hold the worker's processes as expected) leaves it
+    /// unable to: then every look is the long one.
+    pub fn expect_alone(&mut self, own_tasks: u64) {
+        self.alone_at = (self.tasks() == Some(own_tasks)).then_some(own_tasks);
+    }
+
+    /// Whether the group provably holds nothing but the worker's own process: it counts no
+    /// more tasks than when only that ran. A fork racing the SIGSTOP that precedes the read is
+    /// charged before the kernel aborts it for the pending stop, so it cannot be missed.
+    pub fn alone(&self) -> bool {
+        self.alone_at
+            .is_some_and(|own| self.tasks().is_some_and(|n| n <= own))
     }
 }
 
@@ -205,6 +225,43 @@ pub fn oom_kills(text: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::Counters;
+    use crate::os::kernel_file::Held;
+
+    /// `alone` answers only for a group first seen holding exactly the worker's own tasks, and
+    /// then only while it holds no more than that. (A file stands in for `pids.current`.)
+    #[test]
+    fn a_group_is_alone_only_at_or_below_the_count_it_was_seen_alone_at() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("pids.current");
+        let counters = |text: &str, own: u64| {
+            std::fs::write(&p, text).unwrap();
+            let mut c = Counters {
+                tasks: Some(Held::open(&p).unwrap()),
+                ..Counters::default()
+            };
+            c.expect_alone(own);
+            c
+        };
+        let c = counters("2\n", 2);
+        assert!(c.alone());
+        std::fs::write(&p, "3\n").unwrap();
+        assert!(!c.alone(), "a third task (a stray process) is not alone");
+        std::fs::write(&p, "1\n").unwrap();
+        assert!(c.alone());
+        // first seen with more than its own tasks: never answers from the count
+        let c = counters("3\n", 2);
+        std::fs::write(&p, "2\n").unwrap();
+        assert!(!c.alone());
+        // first seen with fewer (a process of the worker outside the group): the same
+        let c = counters("1\n", 2);
+        assert!(!c.alone());
+        // no pids group
+        let mut c = Counters::default();
+        c.expect_alone(1);
+        assert!(!c.alone());
+    }
+
     #[test]
     fn reads_the_oom_kill_counter_of_both_versions() {
         let v2 = "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n";

@@ -51,6 +51,7 @@ impl Engine {
             .await
             .map(|mut w| {
                 w.counters = counters;
+                w.counters.expect_alone(w.own_tasks());
                 w
             });
         if let (Err(_), Some(cg)) = (&spawned, cgroup.cloned()) {

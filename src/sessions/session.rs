@@ -551,10 +551,7 @@ impl Session {
         // A pids group that counts no more tasks than the worker's own process has no other
         // process in it: nothing to look for (one read of a file held open). A worker whose
         // code left threads running is looked at the long way.
-        let alone = worker
-            .counters
-            .tasks()
-            .is_some_and(|n| n <= worker.own_tasks());
+        let alone = worker.counters.alone();
         let (uid, pid) = (self.uid.filter(|_| !alone), worker.pid);
         // Code that wrote fast and returned before the first in-run measurement (500 ms) is
         // measured here, so the next execution is refused if it went over.

@@ -51,8 +51,6 @@ pub struct Channel {
 impl Worker {
     /// The tasks a session's pids group holds when nothing but this worker runs: its one
     /// thread, and in a PID namespace the relay outside it that forked it (single-threaded).
-    /// A fork racing the SIGSTOP that precedes a count is charged before the kernel aborts it
-    /// for the pending stop, so a count at or below this proves there is no other process.
     pub fn own_tasks(&self) -> u64 {
         1 + u64::from(self.sandbox.namespaces.split(',').any(|k| k == "pid"))
     }
