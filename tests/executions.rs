@@ -180,6 +180,9 @@ fn plt_show_saves_the_tight_figure_savefig_would() {
     for (name, draw) in [
         ("inside", "fig, ax = plt.subplots()\nax.bar(['과일','채소','육류'], [5, 3, 4])\nax.set_title('카테고리별 매출')"),
         ("legend outside", "fig, ax = plt.subplots()\nax.plot([1, 2, 3], label='매출')\nax.legend(loc='upper left', bbox_to_anchor=(1.05, 1))"),
+        // A layout engine that moves axes during the draw, a colorbar, an image's aspect, a
+        // log scale and a twin axis: the tight box reuses the ticks the draw computed last.
+        ("constrained, colorbar, twin log axis", "import numpy as np\nfig, (a, b) = plt.subplots(1, 2, layout='constrained')\nim = a.imshow(np.arange(100).reshape(10, 10))\nfig.colorbar(im, ax=a)\nb.plot([1, 10, 100], label='매출')\nb.set_yscale('log')\nb.twinx().plot([3, 2, 1], color='r')\nb.set_title('카테고리별')"),
     ] {
         let code = format!(
             "import matplotlib.pyplot as plt\n{draw}\nfig.savefig('data/ref.png', dpi=100, bbox_inches='tight')\nplt.show()"

@@ -309,8 +309,10 @@ def _save_png_tight(fig, path):
         fig.savefig(path, dpi=100, bbox_inches="tight")
         return
     canvas = fig.canvas
-    canvas.draw()
-    box = fig.get_tightbbox(canvas.get_renderer()).padded(pad)
+    with _TicksOfTheDraw() as ticks:
+        canvas.draw()
+        ticks.reuse()
+        box = fig.get_tightbbox(canvas.get_renderer()).padded(pad)
     width, height = fig.get_size_inches()
     if box.x0 < 0 or box.y0 < 0 or box.x1 > width or box.y1 > height:
         fig.savefig(path, dpi=100, bbox_inches="tight")
@@ -323,6 +325,45 @@ def _save_png_tight(fig, path):
     matplotlib.image.imsave(
         path, rgba[top:bottom, left:right], format="png", origin="upper", dpi=dpi
     )
+
+
+class _TicksOfTheDraw:
+    """Measuring a figure's tight box makes matplotlib compute every axis's ticks again, as its
+    draw just did: ~half of the measurement (3-4 ms of a chart here). Between a figure's draw and
+    its measurement in `_save_png_tight` nothing changes, so after `reuse()` an axis's ticks are
+    the ones its draw computed last (an axis the draw did not reach is computed as usual).
+    Without `Axis._update_ticks` (another matplotlib) nothing is patched."""
+
+    def __enter__(self):
+        import matplotlib.axis
+
+        self.cls = matplotlib.axis.Axis
+        self.original = self.cls.__dict__.get("_update_ticks")
+        self.seen = {}
+        self.serving = False
+        if self.original is not None:
+            memo = self
+
+            def _update_ticks(axis):
+                if memo.serving:
+                    hit = memo.seen.get(id(axis))
+                    if hit is not None and hit[0] is axis:
+                        return hit[1]
+                ticks = memo.original(axis)
+                memo.seen[id(axis)] = (axis, ticks)
+                return ticks
+
+            self.cls._update_ticks = _update_ticks
+        return self
+
+    def reuse(self):
+        self.serving = True
+
+    def __exit__(self, *exc):
+        if self.original is not None:
+            self.cls._update_ticks = self.original
+        self.seen.clear()
+        return False
 
 
 def _prewarm_chart():
