@@ -280,6 +280,15 @@ impl Utf8Carry {
 }
 
 /// Output written before the result message is already in the pipe: read it without waiting.
+/// Takes what is left in a worker's output pipe once its result is in: everything the code
+/// wrote before it, since the worker flushes before it reports.
+///
+/// Read with `read(2)` until the pipe is empty, not with the runtime's `try_read`: that one
+/// does not even try while the runtime has not yet seen the pipe's readiness event, and the
+/// result can be read before it has — the channel's readiness was left set by the last
+/// result, so an execution task that was descheduled past the worker's whole run reads the
+/// new result at its first poll, ahead of the event loop. The output then stayed in the pipe
+/// and was lost to its execution (and shown by the next one). The pipe is non-blocking.
 fn drain(
     pipe: &mut tokio::net::unix::pipe::Receiver,
     chunk: &mut [u8],
@@ -288,9 +297,18 @@ fn drain(
     carry: &mut Utf8Carry,
     stdout: bool,
 ) {
-    while let Ok(n) = pipe.try_read(chunk) {
-        if n == 0 || !take_chunk(buf, journal, carry, &chunk[..n], stdout) {
-            break;
+    use std::os::fd::AsRawFd;
+    loop {
+        match nix::unistd::read(pipe.as_raw_fd(), chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                if !take_chunk(buf, journal, carry, &chunk[..n], stdout) {
+                    break;
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            // EAGAIN: empty for now; anything else: nothing more to take.
+            Err(_) => break,
         }
     }
 }
@@ -399,6 +417,38 @@ fn cancelled_error(interrupted: Option<ErrorInfo>) -> ErrorInfo {
 #[cfg(test)]
 mod tests {
     use super::Utf8Carry;
+
+    /// Output the event loop has not seen yet (written just before the result was read) is
+    /// drained all the same: `try_read` would not even try before the pipe's readiness event.
+    #[tokio::test]
+    async fn drain_takes_output_the_event_loop_has_not_seen_yet() {
+        use std::io::Write;
+        let (r, w) = nix::unistd::pipe().unwrap();
+        nix::fcntl::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&r),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .unwrap();
+        let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(r).unwrap();
+        let mut w = std::fs::File::from(w);
+        w.write_all("1\n매출\n".as_bytes()).unwrap();
+        // no await between the write and the drain: the runtime has not polled the pipe
+        let journal = super::Journal::new(
+            "e000001-00000000".into(),
+            "s".into(),
+            super::super::Language::Python,
+            String::new(),
+        );
+        let mut out = super::OutputBuffer::new(1 << 20);
+        let mut carry = Utf8Carry::default();
+        let mut chunk = vec![0u8; 4096];
+        super::drain(&mut pipe, &mut chunk, &mut out, &journal, &mut carry, true);
+        carry.flush(&journal, true);
+        assert_eq!(out.full_text(), "1\n매출\n");
+        // and an empty pipe is left at once, not waited on
+        super::drain(&mut pipe, &mut chunk, &mut out, &journal, &mut carry, true);
+        assert_eq!(out.full_text(), "1\n매출\n");
+    }
 
     #[test]
     fn a_character_split_across_reads_stays_whole() {
