@@ -16,6 +16,7 @@ pub mod exports;
 pub mod health;
 pub mod host;
 pub mod http;
+pub mod log_writer;
 pub mod metrics;
 pub mod os;
 pub mod paths;

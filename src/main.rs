@@ -44,13 +44,14 @@ fn main() {
     let otel_layer = otlp
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("dynamic-executor")));
-    // Log lines go to stdout from a thread of their own: a write to a stdout nobody drains (a
-    // container runtime's log driver in blocking mode behind a slow sink) would otherwise stop
-    // the runtime thread that logs, and with it `/health`. Lines beyond the queue (128,000)
-    // are dropped, not waited for; the queue is flushed when `log_flush` drops at exit. A line
-    // carries its own span, not the list of its parents (it repeated the same fields: twice the
-    // bytes and the formatting, on every request).
-    let (log_writer, log_flush) = tracing_appender::non_blocking(std::io::stdout());
+    // Log lines go to stdout from a thread of their own, in batches (src/log_writer.rs): a
+    // write to a stdout nobody drains (a container runtime's log driver in blocking mode behind
+    // a slow sink) would otherwise stop the runtime thread that logs, and with it `/health`.
+    // What a stalled stdout cannot take is dropped and counted, not waited for; what is pending
+    // is written when `log_flush` drops at exit. A line carries its own span, not the list of
+    // its parents (it repeated the same fields: twice the bytes and the formatting, on every
+    // request).
+    let (log_writer, log_flush) = dynamic_executor::log_writer::batched(std::io::stdout());
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::EnvFilter::try_from_env("EXECUTOR_LOG")
