@@ -86,25 +86,33 @@ fn start(tag: &str, uid_base: u32, extra: &[&str]) -> Server {
 fn start_env(tag: &str, uid_base: u32, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let root = workdir(tag);
     let port = free_port();
-    let mut child = spawn(port, &root, uid_base, extra, env);
-    let base = format!("http://127.0.0.1:{port}");
+    let child = spawn(port, &root, uid_base, extra, env);
+    // Built first: a server that does not become warm is stopped by its drop, not left running
+    // behind the panic.
+    let mut server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        root,
+    };
     let client = Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(r) = client.get(format!("{base}/health")).send() {
+        if let Ok(r) = client.get(format!("{}/health", server.base)).send() {
             if r.json::<Value>()
                 .map(|v| v["zygote"] == "warm")
                 .unwrap_or(false)
             {
-                break;
+                return server;
             }
         }
-        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
-            panic!("server did not become warm");
+        if Instant::now() > deadline || server.child.try_wait().unwrap().is_some() {
+            panic!(
+                "the server did not become warm in 120 s (a binary built elsewhere finds its \
+                 sandbox/python there: set EXECUTOR_SANDBOX_DIR)"
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Server { child, base, root }
 }
 
 /// A program of the test tools' venv (installed by `make bench`).
