@@ -49,6 +49,8 @@ fn workdir(tag: &str) -> PathBuf {
 fn spawn(port: u16, root: &Path, uid_base: u32, extra: &[&str], env: &[(&str, &str)]) -> Child {
     Command::new(exe_dir().join("dynamic-executor"))
         .args(extra)
+        // Quiet unless the caller asks for a level (`env` comes after).
+        .env("EXECUTOR_LOG", "warn")
         .envs(env.iter().copied())
         .arg("--store-dir")
         .arg(root.join("store"))
@@ -62,7 +64,6 @@ fn spawn(port: u16, root: &Path, uid_base: u32, extra: &[&str], env: &[(&str, &s
         ])
         .arg("--workspace-root")
         .arg(root.join("ws"))
-        .env("EXECUTOR_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

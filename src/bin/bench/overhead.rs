@@ -6,7 +6,8 @@
 //! chart of new sessions.
 
 use super::{
-    create, delete, first_charts, free_port, ms, pct, row, start, table_header, tools_bin,
+    create, delete, first_charts, free_port, ms, pct, row, start, start_env, table_header,
+    tools_bin,
 };
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
@@ -96,29 +97,38 @@ pub fn run(quick: bool) {
     // More compat calls than a compat session allows by default (500).
     let server = start("overhead", 61000, &["--max-executions", "100000"]);
     let base = &server.base;
+    // The same at the default log level (two JSON lines per execution): what users run. The
+    // bench's servers otherwise log at `warn`.
+    let logging = start_env("overhead-info", 61400, &[], &[("EXECUTOR_LOG", "info")]);
     let flask = reference();
     let keep = Client::new();
     let fresh = Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let sid = create(&keep, base);
+    let info_sid = create(&keep, &logging.base);
+    let v1_info = format!("{}/v1/sessions/{info_sid}/executions", logging.base);
     let health = format!("{base}/health");
     let v1 = format!("{base}/v1/sessions/{sid}/executions");
     let compat = format!("{base}/execute");
     let flask_exec = flask.as_ref().map(|f| format!("{}/execute", f.base));
     for _ in 0..20 {
         post_print(&keep, &v1);
+        post_print(&keep, &v1_info);
         post_print(&fresh, &compat);
         if let Some(u) = &flask_exec {
             post_print(&fresh, u);
         }
     }
-    let (mut h_keep, mut p_keep, mut h_new, mut p_new, mut f_new) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut h_keep, mut p_keep, mut i_keep, mut h_new, mut p_new, mut f_new) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     for _ in 0..3 {
         for _ in 0..per_round {
             h_keep.push(timed(|| get_ok(&keep, &health)));
         }
         for _ in 0..per_round {
             p_keep.push(timed(|| post_print(&keep, &v1)));
+        }
+        for _ in 0..per_round {
+            i_keep.push(timed(|| post_print(&keep, &v1_info)));
         }
         for _ in 0..per_round {
             h_new.push(timed(|| get_ok(&fresh, &health)));
@@ -144,6 +154,12 @@ pub fn run(quick: bool) {
         &mut p_keep,
         "ms",
         "≤ 0.3 ms p50",
+    );
+    row(
+        "v1 `print(1)`, keep-alive, default log level (`info`)",
+        &mut i_keep,
+        "ms",
+        "—",
     );
     row(
         "`GET /health`, a new connection per call (the floor)",
@@ -186,4 +202,5 @@ pub fn run(quick: bool) {
         );
     }
     delete(&keep, base, &sid);
+    delete(&keep, &logging.base, &info_sid);
 }
