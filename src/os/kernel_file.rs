@@ -20,7 +20,11 @@ pub fn read(path: impl AsRef<Path>) -> std::io::Result<String> {
         // More than one read's worth (a generated file that fits hands it all over at once).
         f.read_to_end(&mut buf)?;
     }
-    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    text(buf)
+}
+
+fn text(bytes: Vec<u8>) -> std::io::Result<String> {
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// A generated file held open and re-read from its start with one `pread`: for a counter read
@@ -50,8 +54,7 @@ impl Held {
                 "larger than a counter file",
             ));
         }
-        String::from_utf8(buf[..n].to_vec())
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        text(buf[..n].to_vec())
     }
 }
 

@@ -50,8 +50,7 @@ impl Engine {
             .spawn_worker(&policy, ws, &env)
             .await
             .map(|mut w| {
-                w.counters = counters;
-                w.counters.expect_alone(w.own_tasks());
+                w.set_counters(counters);
                 w
             });
         if let (Err(_), Some(cg)) = (&spawned, cgroup.cloned()) {

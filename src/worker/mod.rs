@@ -49,10 +49,13 @@ pub struct Channel {
 }
 
 impl Worker {
-    /// The tasks a session's pids group holds when nothing but this worker runs: its one
-    /// thread, and in a PID namespace the relay outside it that forked it (single-threaded).
-    pub fn own_tasks(&self) -> u64 {
-        1 + u64::from(self.sandbox.namespaces.split(',').any(|k| k == "pid"))
+    /// Gives a new worker its session's cgroup counters, before any code of the session runs:
+    /// they learn whether its group holds exactly the worker's own tasks — its one thread, and
+    /// in a PID namespace the (single-threaded) relay outside it that forked it.
+    pub fn set_counters(&mut self, mut counters: crate::cgroups::Counters) {
+        let own_tasks = 1 + u64::from(self.sandbox.namespaces.split(',').any(|k| k == "pid"));
+        counters.expect_alone(own_tasks);
+        self.counters = counters;
     }
 
     pub async fn connect(
