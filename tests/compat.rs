@@ -91,6 +91,16 @@ fn execute_returns_the_exact_shape_even_for_failing_code() {
     assert_eq!(e["line"], 2, "line is the user's line");
     assert_eq!(e["key_info"], json!({}));
     assert_eq!(v["execution_num"], 2);
+
+    // Framed as the reference's Flask frames it: a Content-Length, not chunks.
+    let r = s.post_json("/execute", &json!({ "code": "print('매출')" }));
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("transfer-encoding").is_none(), "{r:?}");
+    let length: usize = r.headers()["content-length"].to_str().unwrap().parse().unwrap();
+    let body = r.bytes().unwrap();
+    assert_eq!(body.len(), length);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["stdout"], "매출\n");
 }
 
 #[test]

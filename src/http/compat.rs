@@ -205,17 +205,50 @@ async fn execute(State(s): State<AppState>, req: Request) -> Response {
 
 /// A JSON body that tells the compat engine once the connection has taken all of it.
 fn delivered_body(status: StatusCode, v: Value, compat: Arc<Compat>, digest: u64) -> Response {
-    let bytes = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
-    let once = futures_util::stream::once(async move {
-        compat.delivered(digest);
-        Ok::<_, std::convert::Infallible>(bytes)
-    });
+    let body = Delivered {
+        bytes: Some(Bytes::from(serde_json::to_vec(&v).unwrap_or_default())),
+        on_taken: Some(Box::new(move || compat.delivered(digest))),
+    };
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(once),
+        Body::new(body),
     )
         .into_response()
+}
+
+/// One frame of a known length — sent with a Content-Length, as the reference's Flask sends
+/// it, and in one write — that runs `on_taken` when the connection takes it. (http-body-util's
+/// `map_frame` would do the latter, but its size is unknown: a chunked answer.)
+struct Delivered {
+    bytes: Option<Bytes>,
+    on_taken: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl http_body::Body for Delivered {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let frame = self.bytes.take().map(|bytes| {
+            if let Some(taken) = self.on_taken.take() {
+                taken();
+            }
+            Ok(http_body::Frame::data(bytes))
+        });
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.bytes.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.bytes.as_ref().map_or(0, |b| b.len() as u64))
+    }
 }
 
 /// 200 now; a space every `beat` until the run ends, then its JSON (an error that happens after

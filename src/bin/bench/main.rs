@@ -398,7 +398,7 @@ fn check_costs(runs: usize) {
 /// Compat `/execute` of `print(1)` with a new TCP connection per call, as the Deep Insight
 /// client makes them (#16's goal: ≤ 0.5 ms p50; the reference Flask server ~1.0 ms here).
 fn compat_new_connection_row(base: &str, runs: usize) {
-    let client = Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let client = overhead::http_client(false);
     let url = format!("{base}/execute");
     let call = || overhead::post_print(&client, &url);
     for _ in 0..20 {
