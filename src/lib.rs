@@ -156,6 +156,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         host: host.clone(),
         metrics: metrics.clone(),
         analytics: analytics.clone(),
+        ticks: executions::Ticks::start(executions::QUOTA_TICK),
     });
     let sessions = sessions::SessionManager::new(engine);
     let compat = compat::Compat::start(

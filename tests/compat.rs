@@ -96,7 +96,11 @@ fn execute_returns_the_exact_shape_even_for_failing_code() {
     let r = s.post_json("/execute", &json!({ "code": "print('매출')" }));
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("transfer-encoding").is_none(), "{r:?}");
-    let length: usize = r.headers()["content-length"].to_str().unwrap().parse().unwrap();
+    let length: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let body = r.bytes().unwrap();
     assert_eq!(body.len(), length);
     let v: Value = serde_json::from_slice(&body).unwrap();

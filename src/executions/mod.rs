@@ -3,11 +3,13 @@
 mod journal;
 mod output;
 mod run;
+mod ticks;
 
 pub use crate::worker::protocol::{ErrorInfo, Language};
 pub use journal::{Entry, Journal};
 pub use output::OutputBuffer;
-pub use run::{over_quota, quota_error, run, RawRun, RunLimits};
+pub use run::{over_quota, quota_error, run, RawRun, RunLimits, QUOTA_TICK};
+pub use ticks::Ticks;
 
 use serde::{Deserialize, Serialize};
 

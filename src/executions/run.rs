@@ -1,7 +1,7 @@
 //! Running one execution on a worker: send the code, collect ordered output events, enforce
 //! the timeout and output cap with the kill cascade, and interpret how it ended.
 
-use super::{ErrorInfo, ExecEvent, Journal, Outcome, OutputBuffer};
+use super::{ErrorInfo, ExecEvent, Journal, Outcome, OutputBuffer, Ticks};
 use crate::worker::protocol::{CodeStatus, Event, Request, ResultMessage};
 use crate::worker::{Stopper, Worker};
 use std::sync::Arc;
@@ -16,6 +16,8 @@ pub struct RunLimits {
     pub output_cap: usize,
     /// The workspace and its quota in bytes, checked while the code runs.
     pub disk_quota: Option<(std::path::PathBuf, crate::paths::Quota)>,
+    /// The tick the quota is checked on.
+    pub ticks: Arc<Ticks>,
 }
 
 /// How often a running execution's workspace is measured against its quota, at most: a walk
@@ -23,6 +25,9 @@ pub struct RunLimits {
 /// walk cannot keep a core busy (the walk also runs at idle priority and stops at the inode
 /// quota).
 const QUOTA_CHECK: Duration = Duration::from_millis(500);
+/// The period of the process's [`Ticks`]: the quota is measured on the first tick at or past
+/// its time, so up to this much later than `QUOTA_CHECK` says.
+pub const QUOTA_TICK: Duration = Duration::from_millis(250);
 const QUOTA_DUTY: u32 = 10;
 
 /// What the run loop observed.
@@ -100,6 +105,7 @@ pub async fn run(
     let (mut ocarry, mut ecarry) = (Utf8Carry::default(), Utf8Carry::default());
     // First measured one period in: short executions never pay for a walk of the workspace.
     let mut quota_at = Instant::now() + QUOTA_CHECK;
+    let _ticking = limits.disk_quota.is_some().then(|| limits.ticks.running());
 
     loop {
         let mut stop_for: Option<Outcome> = None;
@@ -134,12 +140,14 @@ pub async fn run(
             },
             _ = cancel.notified(), if phase == Phase::Running => stop_for = Some(Outcome::Cancelled),
             _ = journal.cancel.notified(), if phase == Phase::Running => stop_for = Some(Outcome::Cancelled),
-            _ = sleep_until(quota_at), if phase == Phase::Running && limits.disk_quota.is_some() => {
-                let t0 = Instant::now();
-                if over_quota(limits).await {
-                    stop_for = Some(Outcome::DiskQuota);
+            _ = limits.ticks.next(), if phase == Phase::Running && limits.disk_quota.is_some() => {
+                if Instant::now() >= quota_at {
+                    let t0 = Instant::now();
+                    if over_quota(limits).await {
+                        stop_for = Some(Outcome::DiskQuota);
+                    }
+                    quota_at = Instant::now() + QUOTA_CHECK.max(t0.elapsed() * QUOTA_DUTY);
                 }
-                quota_at = Instant::now() + QUOTA_CHECK.max(t0.elapsed() * QUOTA_DUTY);
             }
         }
         if let (Some(why), Phase::Running) = (stop_for, &phase) {

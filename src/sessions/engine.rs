@@ -15,6 +15,8 @@ pub struct Engine {
     pub host: Arc<Host>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub analytics: Arc<crate::analytics::Analytics>,
+    /// What running executions check their disk quota on.
+    pub ticks: Arc<crate::executions::Ticks>,
 }
 
 impl Engine {

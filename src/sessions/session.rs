@@ -782,6 +782,7 @@ impl Session {
             grace: Duration::from_millis(config.kill_grace_ms),
             output_cap: config.output_cap_bytes,
             disk_quota: config.disk_quota().map(|q| (self.workspace.clone(), q)),
+            ticks: self.engine.ticks.clone(),
         };
         // Only a session that went over its quota is measured up front (until it is back under).
         let refuse =
