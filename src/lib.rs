@@ -192,21 +192,12 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         let _ = stop_tx.send(drained);
     });
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<drain::Drained>();
-    // No Nagle: a stream's small writes (an SSE event, a compat heartbeat) go out at once
-    // instead of waiting ~40 ms for the client's delayed ACK.
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY");
+    http::serve(listener, http::router(state), async move {
+        if let Ok(d) = stop_rx.await {
+            let _ = done_tx.send(d);
         }
-    });
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(async move {
-            if let Ok(d) = stop_rx.await {
-                let _ = done_tx.send(d);
-            }
-        })
-        .await?;
+    })
+    .await?;
     tracing::info!("shutting down: stopping sessions (their files stay)");
     sessions.stop_all().await;
     let _ = tokio::task::spawn_blocking(move || {

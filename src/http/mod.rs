@@ -8,6 +8,8 @@ mod layers;
 mod mcp;
 mod openapi;
 mod ops;
+mod repoll;
+mod serve;
 mod v1;
 mod workspace;
 mod zip_stream;
@@ -36,6 +38,8 @@ pub struct AppState {
     pub instance_id: Arc<str>,
     pub started: Instant,
 }
+
+pub use serve::serve;
 
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes();
