@@ -42,6 +42,9 @@ pub async fn serve(
         let service = TowerToHyperService::new(app.clone());
         let (mut stop, closed) = (stop_rx.clone(), closed_rx.clone());
         tokio::spawn(Repoll::new(async move {
+            // hyper's defaults, as axum::serve had them: no timer, so no header-read timeout
+            // (behind an ALB, an idle keep-alive connection must outlive its 60 s idle timeout:
+            // a target that closes first races the balancer's next request into a 502).
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tcp), service)
                 .with_upgrades();
