@@ -3,44 +3,10 @@
 
 mod common;
 
+use common::raw_http::{connect, read_response};
 use common::{eventually, Server};
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
-
-fn connect(s: &Server) -> (TcpStream, String) {
-    let addr = s.url("").trim_start_matches("http://").to_string();
-    let conn = TcpStream::connect(&addr).unwrap();
-    conn.set_nodelay(true).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    (conn, addr)
-}
-
-/// Reads one response with a Content-Length: (head, body).
-fn read_response(conn: &mut TcpStream) -> (String, String) {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 16 << 10];
-    loop {
-        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&got[..end + 4]).to_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .expect("a content-length")
-                .trim()
-                .parse()
-                .unwrap();
-            if got.len() >= end + 4 + len {
-                let body = String::from_utf8_lossy(&got[end + 4..end + 4 + len]).into_owned();
-                return (head, body);
-            }
-        }
-        let n = conn.read(&mut buf).unwrap();
-        assert!(n > 0, "the server closed the connection mid-response");
-        got.extend_from_slice(&buf[..n]);
-    }
-}
 
 /// A body sent well after its headers (the connection's task waits for it, woken by the socket
 /// rather than by itself) is read whole, and the connection then serves the next request.
@@ -60,13 +26,15 @@ fn a_body_that_arrives_late_is_read_and_the_connection_kept() {
     conn.write_all(first).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     conn.write_all(rest).unwrap();
-    let (head, text) = read_response(&mut conn);
+    let (head, text) =
+        read_response(&mut conn).expect("the server closed the connection mid-response");
     assert!(head.starts_with("http/1.1 200"), "{head}{text}");
     assert!(text.contains(r#""stdout":"늦은 본문\n""#), "{text}");
     // the same connection, again
     conn.write_all(format!("GET /health HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes())
         .unwrap();
-    let (head, text) = read_response(&mut conn);
+    let (head, text) =
+        read_response(&mut conn).expect("the server closed the connection mid-response");
     assert!(head.starts_with("http/1.1 200"), "{head}{text}");
 }
 
@@ -78,7 +46,8 @@ fn an_idle_keep_alive_connection_does_not_hold_up_shutdown() {
     let (mut conn, addr) = connect(&s);
     conn.write_all(format!("GET /health HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes())
         .unwrap();
-    let (head, _) = read_response(&mut conn);
+    let (head, _) =
+        read_response(&mut conn).expect("the server closed the connection mid-response");
     assert!(head.starts_with("http/1.1 200"), "{head}");
     common::signal(s.pid(), libc::SIGTERM);
     let mut buf = [0u8; 256];

@@ -244,45 +244,22 @@ fn a_second_execution_while_busy_gets_409() {
 /// and a fast client sometimes found the worker still held: 409 `session_busy`.
 #[test]
 fn back_to_back_executions_are_never_refused_as_busy() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let s = Server::start();
     let sid = s.create_session();
-    let addr = s.url("").trim_start_matches("http://").to_string();
+    // A raw keep-alive connection: the next request is written within microseconds of the
+    // last byte of the response.
+    let (mut conn, addr) = common::raw_http::connect(&s);
     let body = r#"{"code": "print(1)"}"#;
     let request = format!(
         "POST /v1/sessions/{sid}/executions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
-    // A raw keep-alive connection: the next request is written within microseconds of the
-    // last byte of the response.
-    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
-    conn.set_nodelay(true).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut buf = vec![0u8; 64 << 10];
     for i in 0..400 {
         conn.write_all(request.as_bytes()).unwrap();
-        let mut got = Vec::new();
-        let complete = |got: &[u8]| -> Option<(String, usize)> {
-            let end = got.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-            let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))?
-                .trim()
-                .parse::<usize>()
-                .ok()?;
-            (got.len() >= end + len).then_some((head, end))
+        let Some((head, text)) = common::raw_http::read_response(&mut conn) else {
+            panic!("the server closed the connection at call {i}");
         };
-        let (head, end) = loop {
-            if let Some(done) = complete(&got) {
-                break done;
-            }
-            let n = conn.read(&mut buf).unwrap();
-            assert!(n > 0, "the server closed the connection at call {i}");
-            got.extend_from_slice(&buf[..n]);
-        };
-        let text = String::from_utf8_lossy(&got[end..]);
         assert!(head.starts_with("http/1.1 200"), "call {i}: {head}{text}");
         assert!(text.contains(r#""stdout":"1\n""#), "call {i}: {text}");
     }

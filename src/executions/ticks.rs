@@ -46,10 +46,6 @@ impl Ticks {
         ticks
     }
 
-    pub fn period(&self) -> Duration {
-        self.period
-    }
-
     /// Marks an execution as running until the guard is dropped.
     pub fn running(self: &Arc<Self>) -> Running {
         if self.running.fetch_add(1, Ordering::SeqCst) == 0 {

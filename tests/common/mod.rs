@@ -7,6 +7,7 @@ pub mod calcs;
 pub mod container;
 pub mod data;
 pub mod haproxy;
+pub mod raw_http;
 pub mod s3;
 
 pub use api::Api;

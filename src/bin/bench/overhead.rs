@@ -77,7 +77,7 @@ fn timed(f: impl FnOnce()) -> f64 {
 /// The timed calls' HTTP client: ureq, which works on the calling thread, as the Deep Insight
 /// client (Python `requests`) does. reqwest's blocking client hands every request to a runtime
 /// thread of its own and takes the response back from it: two cross-thread wake-ups per call
-/// that no server causes (0.05–0.08 ms on this VM, on every row alike; one row shows it).
+/// that no server causes (0.04–0.11 ms per call on this VM, on every row alike; one row shows it).
 pub fn http_client(keep_alive: bool) -> ureq::Agent {
     let config = ureq::Agent::config_builder().proxy(None);
     let config = if keep_alive {
