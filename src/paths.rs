@@ -3,6 +3,7 @@
 //! can plant `artifacts/x -> /etc/shadow` or swap a directory for a link at any moment, so
 //! every step is an `openat(..., O_NOFOLLOW)` from the workspace's own descriptor.
 
+use nix::dir::{Dir, Type};
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::{unlinkat, UnlinkatFlags};
@@ -119,7 +120,12 @@ fn owned(fd: RawFd) -> OwnedFd {
 }
 
 /// `openat(dir, name)` that never follows a final symlink.
-fn openat(dir: RawFd, name: &str, flags: OFlag, mode: u32) -> io::Result<OwnedFd> {
+fn openat<P: ?Sized + nix::NixPath>(
+    dir: RawFd,
+    name: &P,
+    flags: OFlag,
+    mode: u32,
+) -> io::Result<OwnedFd> {
     let fd = nix::fcntl::openat(
         Some(dir),
         name,
@@ -159,14 +165,14 @@ fn open_parent(
     let mut dir = open_root(root)?;
     for part in &rel.parts[..rel.parts.len() - 1] {
         let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY;
-        dir = match openat(dir.as_raw_fd(), part, flags, 0) {
+        dir = match openat(dir.as_raw_fd(), part.as_str(), flags, 0) {
             Ok(d) => d,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create_owner.is_some() => {
                 match nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), part.as_str(), Mode::S_IRWXU) {
                     Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
                     Err(e) => return Err(e.into()),
                 }
-                let sub = openat(dir.as_raw_fd(), part, flags, 0)?;
+                let sub = openat(dir.as_raw_fd(), part.as_str(), flags, 0)?;
                 if let Some(Some(uid)) = create_owner {
                     chown_fd(sub.as_raw_fd(), uid)?;
                 }
@@ -269,7 +275,7 @@ impl NewFile {
         let tmp = format!(".upload-{:016x}.tmp", rand::random::<u64>());
         let fd = openat(
             dir.as_raw_fd(),
-            &tmp,
+            tmp.as_str(),
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
             0o600,
         )
@@ -370,42 +376,40 @@ pub fn walk(root: &Path, sub: Option<&RelPath>) -> Vec<Entry> {
         }
     };
     let prefix = sub.map(|r| r.as_string());
-    walk_dir(&start, prefix, 0, &mut out);
+    walk_dir(start, prefix, 0, &mut out);
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
 
-fn walk_dir(dir: &OwnedFd, prefix: Option<String>, depth: usize, out: &mut Vec<Entry>) {
+fn walk_dir(dir: OwnedFd, prefix: Option<String>, depth: usize, out: &mut Vec<Entry>) {
     if depth > MAX_DEPTH {
         return;
     }
-    // /proc/self/fd/N names exactly the directory we opened, whatever happens to its path.
-    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
+    let Some(mut entries) = read_dir(dir) else {
         return;
     };
-    for entry in entries.flatten() {
+    let dir = entries.as_raw_fd();
+    for entry in entries.iter().flatten() {
         if out.len() >= MAX_WALK_ENTRIES {
             return;
         }
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+        let Some(name) = entry_name(&entry).and_then(|n| n.to_str().ok()) else {
             continue;
         };
-        let Ok(ft) = entry.file_type() else { continue };
+        let name = name.to_string();
+        let Some(ft) = entry_type(dir, &entry) else {
+            continue;
+        };
         let path = match &prefix {
             Some(p) => format!("{p}/{name}"),
             None => name.clone(),
         };
-        if ft.is_dir() {
-            if let Ok(sub) = openat(
-                dir.as_raw_fd(),
-                &name,
-                OFlag::O_DIRECTORY | OFlag::O_RDONLY,
-                0,
-            ) {
-                walk_dir(&sub, Some(path), depth + 1, out);
+        if ft == Type::Directory {
+            if let Ok(sub) = openat(dir, name.as_str(), OFlag::O_DIRECTORY | OFlag::O_RDONLY, 0) {
+                walk_dir(sub, Some(path), depth + 1, out);
             }
-        } else if ft.is_file() {
-            if let Some(meta) = stat_at(dir.as_raw_fd(), &name) {
+        } else if ft == Type::File {
+            if let Some(meta) = stat_at(dir, name.as_str()) {
                 out.push(Entry {
                     path,
                     size: meta.st_size as u64,
@@ -441,29 +445,30 @@ pub fn usage(root: &Path, max_inodes: u64) -> Usage {
         ..Usage::default()
     };
     if let Ok(fd) = open_root(root) {
-        usage_dir(&fd, 0, max_inodes, &mut u);
+        usage_dir(fd, 0, max_inodes, &mut u);
     }
     u
 }
 
-fn usage_dir(dir: &OwnedFd, depth: usize, max_inodes: u64, u: &mut Usage) {
+fn usage_dir(dir: OwnedFd, depth: usize, max_inodes: u64, u: &mut Usage) {
     if depth > MAX_DEPTH {
         u.complete = false;
         return;
     }
-    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
+    let Some(mut entries) = read_dir(dir) else {
         return;
     };
-    for entry in entries.flatten() {
+    let dir = entries.as_raw_fd();
+    for entry in entries.iter().flatten() {
         if u.inodes >= max_inodes {
             u.complete = false;
             return;
         }
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-            u.inodes += 1;
+        // Any name, UTF-8 or not: what the code wrote counts whatever it is called.
+        let Some(name) = entry_name(&entry) else {
             continue;
         };
-        let Some(st) = lstat_at(dir.as_raw_fd(), &name) else {
+        let Some(st) = lstat_at(dir, name) else {
             continue;
         };
         u.inodes += 1;
@@ -475,19 +480,43 @@ fn usage_dir(dir: &OwnedFd, depth: usize, max_inodes: u64, u: &mut Usage) {
             allocated
         };
         if kind == libc::S_IFDIR {
-            if let Ok(sub) = openat(
-                dir.as_raw_fd(),
-                &name,
-                OFlag::O_DIRECTORY | OFlag::O_RDONLY,
-                0,
-            ) {
-                usage_dir(&sub, depth + 1, max_inodes, u);
+            if let Ok(sub) = openat(dir, name, OFlag::O_DIRECTORY | OFlag::O_RDONLY, 0) {
+                usage_dir(sub, depth + 1, max_inodes, u);
                 if !u.complete {
                     return;
                 }
             }
         }
     }
+}
+
+/// The entries of the directory `fd` is, read through the descriptor itself: exactly the
+/// directory that was opened, whatever happens to its path since (and no `/proc/self/fd/N`
+/// to resolve for every directory walked, as `std::fs::read_dir` would need).
+fn read_dir(fd: OwnedFd) -> Option<Dir> {
+    Dir::from(fd).ok()
+}
+
+/// An entry's name, `None` for `.` and `..`.
+fn entry_name(entry: &nix::dir::Entry) -> Option<&std::ffi::CStr> {
+    let name = entry.file_name();
+    (name != c"." && name != c"..").then_some(name)
+}
+
+/// An entry's type: from the directory itself, or (file systems that do not say) `lstat`.
+fn entry_type(dir: RawFd, entry: &nix::dir::Entry) -> Option<Type> {
+    entry.file_type().or_else(|| {
+        let st = lstat_at(dir, entry.file_name())?;
+        Some(match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => Type::Directory,
+            libc::S_IFREG => Type::File,
+            libc::S_IFLNK => Type::Symlink,
+            libc::S_IFSOCK => Type::Socket,
+            libc::S_IFCHR => Type::CharacterDevice,
+            libc::S_IFBLK => Type::BlockDevice,
+            _ => Type::Fifo,
+        })
+    })
 }
 
 /// The disk quota of a workspace: bytes (see [`Usage`]) and entries.
@@ -508,12 +537,12 @@ impl Quota {
 }
 
 /// `fstatat` of the entry itself (a symlink is not followed).
-fn lstat_at(dir: RawFd, name: &str) -> Option<libc::stat> {
+fn lstat_at<P: ?Sized + nix::NixPath>(dir: RawFd, name: &P) -> Option<libc::stat> {
     nix::sys::stat::fstatat(Some(dir), name, AtFlags::AT_SYMLINK_NOFOLLOW).ok()
 }
 
 /// A regular file's `stat`, never through a symlink.
-fn stat_at(dir: RawFd, name: &str) -> Option<libc::stat> {
+fn stat_at<P: ?Sized + nix::NixPath>(dir: RawFd, name: &P) -> Option<libc::stat> {
     lstat_at(dir, name).filter(|st| (st.st_mode & libc::S_IFMT) == libc::S_IFREG)
 }
 
@@ -546,6 +575,23 @@ mod tests {
         }
         std::fs::create_dir_all(&deep).unwrap();
         assert!(!usage(root, 1_000_000).complete);
+    }
+
+    #[test]
+    fn usage_counts_files_whose_names_are_not_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        let t = tempfile::tempdir().unwrap();
+        // Python writes such names (`open(b"\xff", "wb")`): the quota must count them too.
+        let dir = t.path().join(std::ffi::OsStr::from_bytes(b"d\xfe"));
+        std::fs::create_dir(&dir).unwrap();
+        for name in [&b"\xff"[..], b"ok"] {
+            let f = std::fs::File::create(dir.join(std::ffi::OsStr::from_bytes(name))).unwrap();
+            f.set_len(8 << 20).unwrap();
+        }
+        let u = usage(t.path(), 1000);
+        assert!(u.complete);
+        assert_eq!(u.inodes, 3);
+        assert!(u.bytes >= 16 << 20, "{u:?}");
     }
 
     #[test]

@@ -895,6 +895,17 @@ fn sparse_files_count_for_their_size() {
 }
 
 #[test]
+fn files_whose_names_are_not_utf8_count_for_the_quota() {
+    let a = Arena::with(&["--disk-quota-mb", "64"]);
+    // bytes names, a directory and a file: the walk once skipped every name it could not
+    // read as UTF-8, and with it everything beneath
+    let r = a.attack("import os\nos.mkdir(b'data/\\xfe')\nfor i in range(3):\n    with open(b'data/\\xfe/\\xff%d' % i, 'wb') as f:\n        f.truncate(30 << 20)");
+    assert_eq!(r["status"], "ok", "{r:#}");
+    let next = a.attack("print(1)");
+    assert_eq!(next["status"], "disk_quota", "after {r:#}: {next:#}");
+}
+
+#[test]
 fn the_quota_walk_stops_at_the_inode_quota() {
     let a = Arena::with(&["--disk-inodes", "2000"]);
     let r = a.attack_with(json!({"code": "import os, time\nfor i in range(2500):\n    os.symlink('x' * 4000, f'data/l{i}')\ntime.sleep(5)", "timeout_s": 60}));
