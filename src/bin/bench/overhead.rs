@@ -101,7 +101,7 @@ pub fn post_print(client: &ureq::Agent, url: &str) {
     assert_eq!(r["stdout"], "1\n", "{r}");
 }
 
-fn get_ok(client: &ureq::Agent, url: &str) {
+pub fn get_ok(client: &ureq::Agent, url: &str) {
     let mut r = client.get(url).call().unwrap();
     assert_eq!(r.status(), 200);
     let _ = r.body_mut().read_to_vec();
