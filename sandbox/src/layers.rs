@@ -10,8 +10,9 @@ pub enum Layer {
     Cgroup,
     /// Close every inherited descriptor but stdio and the channel.
     FdHygiene,
-    /// Signal mask reset, a new session, child subreaper.
-    Setsid,
+    /// Signal mask reset, a process group of its own, no controlling terminal, child
+    /// subreaper.
+    ProcessGroup,
     /// rlimits (hard = soft), nice, SCHED_IDLE.
     Rlimits,
     /// IPC, mount (private /tmp), cgroup, optionally PID and network namespaces.
@@ -34,7 +35,7 @@ impl Layer {
     pub const ORDER: [Layer; 10] = [
         Layer::Cgroup,
         Layer::FdHygiene,
-        Layer::Setsid,
+        Layer::ProcessGroup,
         Layer::Rlimits,
         Layer::Namespaces,
         Layer::Uid,
@@ -49,7 +50,7 @@ impl Layer {
         match self {
             Layer::Cgroup => "cgroup",
             Layer::FdHygiene => "fd_hygiene",
-            Layer::Setsid => "setsid",
+            Layer::ProcessGroup => "process_group",
             Layer::Rlimits => "rlimits",
             Layer::Namespaces => "namespaces",
             Layer::Uid => "uid",

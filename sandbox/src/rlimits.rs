@@ -46,33 +46,7 @@ pub fn apply(p: &RlimitPolicy, report: &mut Report) -> Result<(), SandboxError> 
         let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, p.nice.min(19)) };
         crate::error::check("nice", rc as _)?;
     }
-    let session_nice = if p.sched_idle { 19 } else { p.nice.min(19) };
-    if session_nice > 0 {
-        lower_own_session(session_nice);
-    }
     Ok(())
-}
-
-/// The layer before (setsid) made the worker a session of its own, and where the kernel
-/// schedules by session ("autogroup": tasks in the root cpu cgroup, as on a bare host or a
-/// VM; not inside a container's cgroup) every session is a scheduling group with a nice-0
-/// share. SCHED_IDLE and nice then only rank the worker *inside* its group: a busy session
-/// kept a core from the server's threads for up to a scheduler tick (`/health` p99 3–4 ms
-/// with both cores busy, 0.4–0.5 ms with autogroups off; docs/benchmarks.md). The group
-/// gets the same low share as its task. Only for a session leader, so the session lowered is
-/// never the server's own; best effort: without autogroup support there is no file, and a
-/// host that refuses the write keeps the share it had.
-fn lower_own_session(nice: i32) {
-    let leader = nix::unistd::getsid(None).is_ok_and(|sid| sid == nix::unistd::getpid());
-    if leader {
-        let _ = std::fs::write("/proc/self/autogroup", nice.to_string());
-    }
-}
-
-/// The nice of the calling process's autogroup (`/autogroup-42 nice 19`), where it has one.
-pub fn session_nice() -> Option<i32> {
-    let text = std::fs::read_to_string("/proc/self/autogroup").ok()?;
-    text.split_whitespace().last()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -95,7 +69,6 @@ mod tests {
             };
             let mut report = Report::default();
             let before = current_data_bytes().map_err(|e| e.to_string())?;
-            let before_session = session_nice();
             apply(&p, &mut report).map_err(|e| e.to_string())?;
             for (r, want) in [
                 (Resource::RLIMIT_CORE, 0),
@@ -129,34 +102,7 @@ mod tests {
                 )
             };
             ensure(policy == libc::SCHED_IDLE, "not SCHED_IDLE")?;
-            ensure(nice == 7, format!("nice {nice}"))?;
-            // not a session leader: the session (the test runner's) keeps its share
-            ensure(
-                session_nice() == before_session,
-                "another session was lowered",
-            )
-        });
-    }
-
-    #[test]
-    fn a_session_leader_lowers_its_own_session_with_it() {
-        in_child(|| {
-            nix::unistd::setsid().map_err(|e| e.to_string())?;
-            let p = RlimitPolicy {
-                cpu_seconds: 77,
-                memory_bytes: 256 << 20,
-                file_size_bytes: 5 << 20,
-                open_files: 99,
-                processes: 4000,
-                nice: 7,
-                sched_idle: true,
-            };
-            apply(&p, &mut Report::default()).map_err(|e| e.to_string())?;
-            match session_nice() {
-                // a kernel without autogroups has nothing to lower
-                None => Ok(()),
-                Some(n) => ensure(n == 19, format!("session nice {n}")),
-            }
+            ensure(nice == 7, format!("nice {nice}"))
         });
     }
 }
