@@ -425,8 +425,9 @@ fn compat_new_connection_row(base: &str, runs: usize) {
 /// on the calling thread (ureq), and come in rounds: this VM stalls for ~4 ms about once in a
 /// hundred probes, right where a p99 of 1,000 sits, so one round's ratio swings with where its
 /// stalls fell (0.09× to 7.6× in one run): the pooled figure, each round's, and the count of
-/// slow probes of each server are printed. Returns the worst probe.
-fn health_under_load(client: &Client, base: &str, samples: usize) -> f64 {
+/// slow probes of each server are printed (the table's two rows, then the returned line for
+/// below the table).
+fn health_under_load(client: &Client, base: &str, samples: usize) -> String {
     const ROUNDS: usize = 3;
     let control = start("control", 64400, &[]);
     std::thread::sleep(Duration::from_millis(300));
@@ -484,8 +485,8 @@ fn health_under_load(client: &Client, base: &str, samples: usize) -> f64 {
     // that sits where the machine's stalls fall.
     let over = |v: &[f64]| v.iter().filter(|x| **x > 1.0).count();
     let (slow, idle_slow) = (over(&health), over(&idle_health));
-    println!(
-        "\nprobes over 1 ms: {slow} loaded, {idle_slow} idle control ({:.2}×); p99 ratio of each round ({} probes of each server): {}",
+    let summary = format!(
+        "`/health` under load: probes over 1 ms: {slow} loaded, {idle_slow} idle control ({:.2}×); p99 ratio of each round ({} probes of each server): {}; worst probe {max:.2} ms",
         slow as f64 / idle_slow.max(1) as f64,
         samples.div_ceil(ROUNDS),
         rounds.join(", "),
@@ -498,7 +499,7 @@ fn health_under_load(client: &Client, base: &str, samples: usize) -> f64 {
         let _ = b.join();
     }
 
-    max
+    summary
 }
 
 fn main() {
@@ -532,8 +533,8 @@ fn main() {
     if std::env::args().any(|a| a == "--health") {
         let server = start("main", 61000, &[]);
         table_header();
-        let max = health_under_load(&Client::new(), &server.base, n(3000));
-        println!("\nworst /health probe under load: {max:.2} ms");
+        let summary = health_under_load(&Client::new(), &server.base, n(3000));
+        println!("\n{summary}");
         return;
     }
     if std::env::args().any(|a| a == "--checks") {
@@ -764,7 +765,7 @@ fn main() {
         "—",
     );
 
-    let max = health_under_load(&client, &base, n(3000));
+    let health_summary = health_under_load(&client, &base, n(3000));
 
     // Private memory of idle sessions (each ran one print).
     let idle: Vec<String> = (0..n(5)).map(|_| create(&client, &base)).collect();
@@ -795,7 +796,7 @@ fn main() {
     }
     println!("| idle server RSS | {idle_rss_mib:.1} MiB | | 1 | — |");
     println!();
-    println!("worst /health probe under load: {max:.2} ms");
+    println!("{health_summary}");
     drop(server);
     transfers::run(quick);
     println!();
