@@ -826,29 +826,6 @@ fn setsid_makes_no_new_scheduling_group() {
     );
 }
 
-#[test]
-fn the_worker_shares_the_servers_scheduling_group() {
-    // Where the kernel schedules by session (autogroups), a session of its own would be a CPU
-    // share of its own beside the server's, and SCHED_IDLE would rank the worker only inside
-    // it: a busy session then holds a core against /health for up to a scheduler tick.
-    let a = Arena::new();
-    let Ok(server) = std::fs::read_to_string(format!("/proc/{}/autogroup", a.s.pid())) else {
-        eprintln!("SKIP: no /proc/<pid>/autogroup on this kernel");
-        return;
-    };
-    a.attack("x = 1");
-    let pid = a.s.get_json(&format!("/v1/sessions/{}", a.attacker))["sandbox"]["worker_pid"]
-        .as_i64()
-        .unwrap();
-    let worker = std::fs::read_to_string(format!("/proc/{pid}/autogroup")).unwrap();
-    let group = |text: &str| text.split_whitespace().next().unwrap_or("").to_string();
-    assert_eq!(
-        group(&worker),
-        group(&server),
-        "worker {worker}, server {server}"
-    );
-}
-
 denied!(syscall_io_setup, 206, "1, ctypes.byref(ctypes.c_ulong(0))");
 denied!(syscall_kill_everything_of_the_uid, 62, "-1, 0");
 denied!(syscall_prctl_set_dumpable, 157, "4, 0, 0, 0, 0");

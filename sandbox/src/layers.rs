@@ -10,9 +10,8 @@ pub enum Layer {
     Cgroup,
     /// Close every inherited descriptor but stdio and the channel.
     FdHygiene,
-    /// Signal mask reset, a process group of its own, no controlling terminal, child
-    /// subreaper.
-    ProcessGroup,
+    /// Signal mask reset, a new session, child subreaper.
+    Setsid,
     /// rlimits (hard = soft), nice, SCHED_IDLE.
     Rlimits,
     /// IPC, mount (private /tmp), cgroup, optionally PID and network namespaces.
@@ -35,7 +34,7 @@ impl Layer {
     pub const ORDER: [Layer; 10] = [
         Layer::Cgroup,
         Layer::FdHygiene,
-        Layer::ProcessGroup,
+        Layer::Setsid,
         Layer::Rlimits,
         Layer::Namespaces,
         Layer::Uid,
@@ -50,7 +49,7 @@ impl Layer {
         match self {
             Layer::Cgroup => "cgroup",
             Layer::FdHygiene => "fd_hygiene",
-            Layer::ProcessGroup => "process_group",
+            Layer::Setsid => "setsid",
             Layer::Rlimits => "rlimits",
             Layer::Namespaces => "namespaces",
             Layer::Uid => "uid",

@@ -75,8 +75,8 @@ impl Entering<'_> {
                 cgroup::join(&p.cgroup_procs)?;
             }
             Layer::FdHygiene => fds::close_all_above(p.keep_fds_below)?,
-            Layer::ProcessGroup => {
-                signals::reset_mask_and_leave_group()?;
+            Layer::Setsid => {
+                signals::reset_mask_and_setsid()?;
                 signals::become_subreaper()?;
             }
             Layer::Rlimits => rlimits::apply(&p.rlimits, &mut self.report)?,
@@ -197,7 +197,7 @@ mod tests {
             )?;
             for must in [
                 "fd_hygiene",
-                "process_group",
+                "setsid",
                 "rlimits",
                 "pdeathsig",
                 "no_new_privs",
