@@ -462,6 +462,9 @@ fn health_under_load(client: &Client, base: &str, samples: usize) -> String {
             }
             std::thread::sleep(Duration::from_millis(3));
         }
+        if loaded.is_empty() {
+            break;
+        }
         round_ratios.push(pct(&mut loaded, 99.0) / pct(&mut idle, 99.0));
         health.append(&mut loaded);
         idle_health.append(&mut idle);
