@@ -190,14 +190,16 @@ fn the_compose_stack_sticks_survives_a_kill_and_drains_on_stop() {
     }
     assert!(waited < Duration::from_secs(5), "the error took {waited:?}");
     assert_eq!(cb.run_ok(&sb, "print(x + 1)"), "42\n");
-    // the balancer marks a down within one check interval (2 s, deploy/lb/haproxy.cfg)
+    // the balancer marks a down at its next check (every 2 s, `fall 1`: deploy/lb/haproxy.cfg);
+    // the bound adds a second interval for reading its log with `docker logs` on a loaded host
+    // (3.5 s was missed by 1 ms in a CI run)
     let down = eventually(Duration::from_secs(10), || {
         stack.logs("lb").contains("executors/a is DOWN")
     });
     let marked = killed.elapsed();
     assert!(down, "HAProxy never marked a down:\n{}", stack.logs("lb"));
     assert!(
-        marked < Duration::from_millis(3500),
+        marked < Duration::from_secs(5),
         "marked down after {marked:?}"
     );
     eprintln!("kill -> first client error {waited:?}, -> marked down {marked:?}");
